@@ -11,6 +11,8 @@ import { formatPath, type PathSegment, parseYaml, YamlSyntaxError } from "./yaml
 export interface LoadOptions {
   env: Readonly<Record<string, string | undefined>>;
   homeDir: string;
+  /** What a relative `file` is relative to. */
+  cwd: string;
 }
 
 export interface LoadedCluster {
@@ -23,7 +25,7 @@ export interface LoadedCluster {
 export async function loadClusterFile(file: string, options: LoadOptions): Promise<LoadedCluster> {
   let text: string;
   try {
-    text = await readFile(file, "utf8");
+    text = await readFile(resolve(options.cwd, file), "utf8");
   } catch (error) {
     const reason =
       (error as NodeJS.ErrnoException).code === "ENOENT" ? "file not found" : (error as Error).message;
@@ -68,7 +70,8 @@ export function parseClusterFile(text: string, file: string, options: LoadOption
     throw new ConfigError(issues);
   }
 
-  return { file, cluster: resolvePaths(defaulted as ClusterFile, dirname(resolve(file)), options.homeDir) };
+  const baseDir = dirname(resolve(options.cwd, file));
+  return { file, cluster: resolvePaths(defaulted as ClusterFile, baseDir, options.homeDir) };
 }
 
 const ENV_REFERENCE = /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;

@@ -14,9 +14,10 @@ const SHAPES: ReadonlyArray<readonly [RegExp, string]> = [
   [/\b([a-z0-9]{6})\.[a-z0-9]{16}\b/g, `$1.${MASK}`],
   // kubeadm's --certificate-key (32 bytes, hex).
   [/(certificate[-_]?key["']?\s*[:= ]\s*["']?)[0-9a-f]{64}\b/gi, `$1${MASK}`],
-  // key=value / key: value forms of the usual secret names.
+  // `--password=x`, `PASSWORD=x` and JSON `"password": "x"`. A bare `password: x` is left alone:
+  // that is also how a YAML path precedes its message.
   [
-    /\b((?:password|passphrase|passwd|secret|token)["']?\s*[:=]\s*["']?)(?!\[REDACTED)[^\s"',;}]+/gi,
+    /(\b(?:password|passphrase|passwd|secret|token)=|"(?:password|passphrase|passwd|secret|token)"\s*:\s*")(?!\[REDACTED)[^\s"',;}]+/gi,
     `$1${MASK}`,
   ],
 ];

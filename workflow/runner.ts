@@ -98,15 +98,14 @@ class Run<D, H extends Target> {
         ...extra,
       });
 
+    // A skipped phase reports only its end: it never started.
     if (this.selection.skipped.has(path)) {
-      emit({ type: "phase.start", phase: path, title: phase.title });
       end("skipped", { reason: "--skip-phases" });
       return;
     }
     const runsItself = this.selection.runs.has(path);
     try {
       if (phase.runIf && !(await phase.runIf(this.options.data))) {
-        emit({ type: "phase.start", phase: path, title: phase.title });
         end("skipped", { reason: "nothing to do" });
         return;
       }

@@ -1,0 +1,18 @@
+// Everything the CLI takes from the process, gathered in cli/main.ts and passed down, so commands
+// run in-process under test with their own streams, environment and signal.
+
+export interface Output {
+  write(text: string): unknown;
+  readonly isTTY?: boolean;
+}
+
+export interface CliIo {
+  env: Readonly<Record<string, string | undefined>>;
+  cwd: string;
+  homeDir: string;
+  stdout: Output;
+  stderr: Output;
+  /** Aborted on Ctrl-C / SIGTERM. */
+  signal: AbortSignal;
+  version: string;
+}
