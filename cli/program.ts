@@ -6,6 +6,7 @@ import { Redactor } from "../workflow/redact.js";
 import { addConfigCommands } from "./config-command.js";
 import { describeError, EXIT_OK, exitCodeFor } from "./exit.js";
 import type { CliIo } from "./io.js";
+import { addLabCommands } from "./lab-command.js";
 
 /** Per invocation: where output goes, and the redactor that learns this run's secrets. */
 export interface CliContext {
@@ -22,7 +23,7 @@ export interface CliContext {
 export type CommandInstaller = (program: Command, context: CliContext) => void;
 
 /** Every command kubeforge has, in the order `--help` lists them. */
-export const COMMANDS: readonly CommandInstaller[] = [addConfigCommands];
+export const COMMANDS: readonly CommandInstaller[] = [addConfigCommands, addLabCommands];
 
 export function buildProgram(context: CliContext, commands: readonly CommandInstaller[] = COMMANDS): Command {
   const { io } = context;
