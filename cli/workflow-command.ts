@@ -55,7 +55,7 @@ function parseList(text: string): string[] {
     .filter(Boolean);
 }
 
-function commonOptions(spec: WorkflowCommand<unknown, Target>): Option[] {
+function commonOptions(extra: WorkflowCommand<never, Target>["options"]): Option[] {
   return [
     new Option(FILE_FLAGS, FILE_HELP).default(DEFAULT_FILE),
     new Option("--dry-run", "change nothing: print what would change on each host"),
@@ -63,7 +63,7 @@ function commonOptions(spec: WorkflowCommand<unknown, Target>): Option[] {
       "--concurrency <n>",
       "hosts worked on at once (default: the file's options.concurrency, 30)",
     ).argParser(parseConcurrency),
-    ...(spec.options?.() ?? []),
+    ...(extra?.() ?? []),
   ];
 }
 
@@ -72,10 +72,9 @@ export function addWorkflowCommand<D, H extends Target>(
   context: CliContext,
   spec: WorkflowCommand<D, H>,
 ): Command {
-  const generic = spec as unknown as WorkflowCommand<unknown, Target>;
   const { workflow } = spec;
   const command = program.command(workflow.command).description(spec.description);
-  for (const option of commonOptions(generic)) command.addOption(option);
+  for (const option of commonOptions(spec.options)) command.addOption(option);
   command.addOption(
     new Option("--skip-phases <phases>", "phases to skip, comma-separated (e.g. certs/ca,addon)").argParser(
       parseList,
@@ -94,7 +93,7 @@ export function addWorkflowCommand<D, H extends Target>(
     for (const phase of phases) {
       const path = prefix ? `${prefix}/${phase.id}` : phase.id;
       const sub = parent.command(phase.id).description(phase.help ?? phase.title);
-      for (const option of commonOptions(generic)) sub.addOption(option);
+      for (const option of commonOptions(spec.options)) sub.addOption(option);
       sub.action((flags: WorkflowFlags) => execute(spec, context, flags, [path]));
       if (phase.phases) addPhases(sub, phase.phases, path);
     }
@@ -119,22 +118,22 @@ async function execute<D, H extends Target>(
     const tty = !json && io.stderr.isTTY ? ttyRenderer(io.stderr as NodeJS.WriteStream) : undefined;
     if (json) sinks.push(jsonSink(io.stdout), plainSink(io.stderr));
     else sinks.push(tty ? tty.sink : plainSink(io.stderr));
+    const dryRun = flags.dryRun === true;
+    let changes: Record<string, string[]>;
     try {
-      const result = await runWorkflow(spec.workflow, {
+      ({ changes } = await runWorkflow(spec.workflow, {
         data: prepared.data,
         select,
         skip: flags.skipPhases ?? [],
-        dryRun: flags.dryRun === true,
+        dryRun,
         concurrency: flags.concurrency ?? prepared.concurrency,
         emit: redactingSink(redactor, sinks),
         signal: io.signal,
-      });
-      await tty?.finished();
-      if (!json)
-        io.stdout.write(`${redactor.redact(formatChanges(result.changes, flags.dryRun === true))}\n`);
+      }));
     } finally {
       await tty?.finished();
     }
+    if (!json) io.stdout.write(`${redactor.redact(formatChanges(changes, dryRun))}\n`);
   } finally {
     await prepared.close?.();
   }
