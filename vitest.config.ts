@@ -4,6 +4,7 @@ import { defineConfig } from "vitest/config";
 // (ansible-free-tests/), which boot systemd-nspawn machines and so run one file at a time.
 export default defineConfig({
   test: {
+    reporters: ["default", "./vitest.summary.ts"],
     projects: [
       {
         test: {
