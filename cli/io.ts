@@ -15,4 +15,6 @@ export interface CliIo {
   /** Aborted on Ctrl-C / SIGTERM. */
   signal: AbortSignal;
   version: string;
+  /** Asks for a secret on the terminal, not echoed; absent without a terminal. */
+  promptSecret?: (question: string) => Promise<string>;
 }

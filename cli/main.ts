@@ -27,6 +27,15 @@ if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-V")) {
   process.on("SIGINT", interrupt);
   process.on("SIGTERM", interrupt);
   const { runCli } = await import("./program.js");
+  const promptSecret = async (question: string): Promise<string> => {
+    const { default: enquirer } = await import("enquirer");
+    const answer = await enquirer.prompt<{ secret: string }>({
+      type: "password",
+      name: "secret",
+      message: question,
+    });
+    return answer.secret;
+  };
   process.exitCode = await runCli(argv, {
     env: process.env,
     cwd: process.cwd(),
@@ -35,5 +44,6 @@ if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-V")) {
     stderr: process.stderr,
     signal: controller.signal,
     version: ownVersion(),
+    ...(process.stdin.isTTY && { promptSecret }),
   });
 }

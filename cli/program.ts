@@ -7,6 +7,7 @@ import { addConfigCommands } from "./config-command.js";
 import { describeError, EXIT_OK, exitCodeFor } from "./exit.js";
 import type { CliIo } from "./io.js";
 import { addLabCommands } from "./lab-command.js";
+import { addPreflightCommand } from "./preflight-command.js";
 
 /** Per invocation: where output goes, and the redactor that learns this run's secrets. */
 export interface CliContext {
@@ -23,7 +24,7 @@ export interface CliContext {
 export type CommandInstaller = (program: Command, context: CliContext) => void;
 
 /** Every command kubeforge has, in the order `--help` lists them. */
-export const COMMANDS: readonly CommandInstaller[] = [addConfigCommands, addLabCommands];
+export const COMMANDS: readonly CommandInstaller[] = [addConfigCommands, addPreflightCommand, addLabCommands];
 
 export function buildProgram(context: CliContext, commands: readonly CommandInstaller[] = COMMANDS): Command {
   const { io } = context;

@@ -37,6 +37,8 @@ export interface WorkflowCommand<D, H extends Target> {
   description: string;
   /** Options of this command beyond the common ones. */
   options?: () => Option[];
+  /** What the run ends with on stdout in text mode (also after a failure); default: the per-host changes. */
+  summary?: (data: D, changes: Record<string, string[]>, dryRun: boolean) => string;
   /** Loads and checks the input and builds the run's data. Bad input throws ConfigError before any host is touched. */
   prepare: (flags: WorkflowFlags, context: CliContext) => Promise<PreparedRun<D>>;
 }
@@ -119,7 +121,7 @@ async function execute<D, H extends Target>(
     if (json) sinks.push(jsonSink(io.stdout), plainSink(io.stderr));
     else sinks.push(tty ? tty.sink : plainSink(io.stderr));
     const dryRun = flags.dryRun === true;
-    let changes: Record<string, string[]>;
+    let changes: Record<string, string[]> = {};
     try {
       ({ changes } = await runWorkflow(spec.workflow, {
         data: prepared.data,
@@ -132,8 +134,11 @@ async function execute<D, H extends Target>(
       }));
     } finally {
       await tty?.finished();
+      const summary = spec.summary
+        ? spec.summary(prepared.data, changes, dryRun)
+        : formatChanges(changes, dryRun);
+      if (!json && summary) io.stdout.write(`${redactor.redact(summary)}\n`);
     }
-    if (!json) io.stdout.write(`${redactor.redact(formatChanges(changes, dryRun))}\n`);
   } finally {
     await prepared.close?.();
   }

@@ -199,7 +199,7 @@ const HostPathMount = Type.Object(
   { ...strict, description: "A hostPath volume mounted into the component, as kubeadm's `extraVolumes`." },
 );
 
-function controlPlaneComponent(description: string, extra: Record<string, TSchema> = {}) {
+function controlPlaneComponent<E extends Record<string, TSchema>>(description: string, extra: E = {} as E) {
   return object(
     {
       ...extra,

@@ -59,6 +59,8 @@ export interface Host {
   writeFile(path: string, data: string | Buffer, options?: WriteFileOptions): Promise<void>;
   /** Copies a local file to the host, atomically, streaming it. */
   upload(localPath: string, remotePath: string, options?: WriteFileOptions): Promise<void>;
+  /** Connects now rather than on the first command, so a connect phase can fail early. */
+  connect(signal?: AbortSignal): Promise<void>;
   close(): Promise<void>;
   toString(): string;
 }

@@ -39,5 +39,7 @@ export class LocalHost extends CommandHost {
     };
   }
 
+  async connect(): Promise<void> {}
+
   async close(): Promise<void> {}
 }

@@ -66,6 +66,7 @@ export abstract class CommandHost implements Host {
 
   /** Starts `command` (a complete shell command line) on the host. */
   protected abstract start(command: string, lane: Lane, signal?: AbortSignal): Promise<RawProcess>;
+  abstract connect(signal?: AbortSignal): Promise<void>;
   abstract close(): Promise<void>;
 
   toString(): string {

@@ -4,18 +4,20 @@
 // are kept for the kill commands of timed-out or aborted commands.
 import { readFile } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
-import {
-  Client,
+import ssh2, {
+  type Client,
   type ClientChannel,
   type ConnectConfig,
   type KexAlgorithm,
   type ServerHostKeyAlgorithm,
-  utils,
 } from "ssh2";
 import { HostConnectError, HostKeyError } from "./host.js";
 import { fingerprint, type KnownHosts, keyTypeOf, knownHostsName } from "./known-hosts.js";
 import { Limiter } from "./limiter.js";
 import { CommandHost, type CommandHostOptions, type Lane, type RawExit, type RawProcess } from "./runner.js";
+
+// ssh2 is CommonJS: Node only gives its default export to ESM importers.
+const { Client: SshClient, utils } = ssh2;
 
 export interface PrivateKeyOptions {
   /** The key file; `data` is used instead when given. */
@@ -252,7 +254,7 @@ export class SshHost extends CommandHost {
       ...(options.password !== undefined && { password: options.password, tryKeyboard: true }),
     };
 
-    const client = new Client();
+    const client = new SshClient();
     client.on("keyboard-interactive", (_name, _instructions, _lang, prompts, finish) =>
       finish(prompts.map(() => options.password ?? "")),
     );

@@ -25,6 +25,10 @@ export function formatEvent(event: RunEvent): string | undefined {
       return `[${event.phase}] ${event.host}: ${event.applied ? "" : "would "}${event.description}`;
     case "log":
       return `[${event.phase}] ${event.host ? `${event.host}: ` : ""}${event.level === "warn" ? "warning: " : ""}${event.message}`;
+    case "check":
+      return event.status === "ok"
+        ? undefined
+        : `[${event.phase}] ${event.host}: [${event.check}] ${event.status}: ${event.message}`;
     case "run.end":
       return `${event.command} ${event.status} in ${seconds(event.durationMs)}`;
   }

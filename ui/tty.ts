@@ -163,6 +163,7 @@ export function ttyRenderer(stream: NodeJS.WriteStream): TtyRenderer {
         hostEnds.settleAll();
         return;
       case "host.start":
+      case "check":
         return;
     }
   };

@@ -32,6 +32,8 @@ export type RunEvent =
   | { type: "host.end"; phase: string; host: string; status: Status; durationMs: number; error?: ErrorInfo }
   | { type: "change"; phase: string; host: string; description: string; applied: boolean }
   | { type: "log"; phase: string; host?: string; level: "info" | "warn"; message: string }
+  /** One preflight check on one host; `status` is ok, warning, error, fixable (by prepare) or ignored. */
+  | { type: "check"; phase: string; host: string; check: string; status: string; message: string }
   | {
       type: "run.end";
       command: string;

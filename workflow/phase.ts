@@ -22,6 +22,8 @@ export interface Step<D> {
   /** A progress line under this phase (and host). */
   log(message: string): void;
   warn(message: string): void;
+  /** Reports one preflight check's outcome, as an event of its own. */
+  check(result: { host: string; check: string; status: string; message: string }): void;
 }
 
 export interface HostStep<D, H extends Target> extends Step<D> {

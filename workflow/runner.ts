@@ -174,6 +174,7 @@ class Run<D, H extends Target> {
       },
       log: (message) => emit({ type: "log", phase, level: "info", message, ...(host && { host }) }),
       warn: (message) => emit({ type: "log", phase, level: "warn", message, ...(host && { host }) }),
+      check: (result) => emit({ type: "check", phase, ...result }),
     };
   }
 }
