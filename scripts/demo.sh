@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # The main job, as far as kubeforge goes today, on a fresh Debian 12 machine (as root): install
-# what is needed, boot 3 local test hosts, write their cluster file and validate it, reach every
-# host over SSH with the file's own key and known_hosts, then tear the hosts down
-# (KEEP=1 keeps them; `npx kubeforge lab down` removes them later).
-# As preflight, prepare and init/join land, they join the steps below.
+# what is needed, boot 3 local test hosts, write their cluster file and validate it, then run
+# preflight on them over SSH, and tear the hosts down (KEEP=1 keeps them; `npx kubeforge lab down`
+# removes them later). As prepare and init/join land, they join the steps below.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,9 +17,4 @@ kubeforge=node_modules/.bin/kubeforge
 $kubeforge lab up --hosts 3 --cluster-file lab-cluster.yaml
 $kubeforge config validate -f lab-cluster.yaml
 
-key=$(awk '/keyPath:/ {print $2}' lab-cluster.yaml)
-known_hosts=$(awk '/knownHostsPath:/ {print $2}' lab-cluster.yaml)
-for address in $(awk '/ address:/ {print $2}' lab-cluster.yaml); do
-  ssh -i "$key" -o UserKnownHostsFile="$known_hosts" -o StrictHostKeyChecking=yes -o BatchMode=yes \
-    "root@$address" 'echo "$(hostname) ($(hostname -I | cut -d" " -f1)): systemd $(systemctl is-system-running), containerd $(systemctl is-enabled containerd)"'
-done
+$kubeforge preflight -f lab-cluster.yaml
