@@ -59,7 +59,7 @@ export async function prepareClusterRun(
     homeDir: io.homeDir,
     agentSocket: io.env.SSH_AUTH_SOCK,
     acceptNewHostKeys: flags.acceptNewHostKeys === true,
-    log: (message) => io.stderr.write(`${redactor.redact(message)}\n`),
+    log: (message) => context.notify(message),
   });
   const data: ClusterRun = {
     file,

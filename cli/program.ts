@@ -15,6 +15,11 @@ export interface CliContext {
   redactor: Redactor;
   /** Set once a run has opened its log file, so a failure can point at it. */
   logFile?: string;
+  /**
+   * Messages that arise outside a phase body (SSH retries, recorded host keys): stderr until a run
+   * starts, then `log` events of the phase running at that moment.
+   */
+  notify: (message: string) => void;
   /** From the global options, set before any command runs. */
   output: "text" | "json";
   stateDir: string;
@@ -76,9 +81,11 @@ export async function runCli(
   io: CliIo,
   commands: readonly CommandInstaller[] = COMMANDS,
 ): Promise<number> {
+  const redactor = new Redactor();
   const context: CliContext = {
     io,
-    redactor: new Redactor(),
+    redactor,
+    notify: (message) => io.stderr.write(`${redactor.redact(message)}\n`),
     output: "text",
     stateDir: join(io.homeDir, ".kubeforge"),
   };

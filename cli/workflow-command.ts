@@ -120,6 +120,13 @@ async function execute<D, H extends Target>(
     const tty = !json && io.stderr.isTTY ? ttyRenderer(io.stderr as NodeJS.WriteStream) : undefined;
     if (json) sinks.push(jsonSink(io.stdout), plainSink(io.stderr));
     else sinks.push(tty ? tty.sink : plainSink(io.stderr));
+    const emitSafely = redactingSink(redactor, sinks);
+    let currentPhase = "";
+    const emit: EventSink = (event) => {
+      if (event.type === "phase.start") currentPhase = event.phase;
+      emitSafely(event);
+    };
+    context.notify = (message) => emit({ type: "log", phase: currentPhase, level: "warn", message });
     const dryRun = flags.dryRun === true;
     let changes: Record<string, string[]> = {};
     try {
@@ -129,7 +136,7 @@ async function execute<D, H extends Target>(
         skip: flags.skipPhases ?? [],
         dryRun,
         concurrency: flags.concurrency ?? prepared.concurrency,
-        emit: redactingSink(redactor, sinks),
+        emit,
         signal: io.signal,
       }));
     } finally {

@@ -25,6 +25,7 @@ export interface OpenOptions {
   /** SSH_AUTH_SOCK, passed in by the CLI. */
   agentSocket: string | undefined;
   acceptNewHostKeys: boolean;
+  /** Retries and newly recorded host keys; messages start with the host's label. */
   log: (message: string) => void;
 }
 
@@ -104,7 +105,7 @@ export async function openClusterHosts(cluster: ClusterFile, options: OpenOption
         knownHosts: await knownHosts(ssh.knownHostsPath),
         acceptNewHostKeys: options.acceptNewHostKeys,
         redactor: options.redactor,
-        log: (message) => options.log(`${spec.name}: ${message}`),
+        log: options.log,
         ...(privateKey && { privateKey }),
         ...(options.agentSocket && { agentSocket: options.agentSocket }),
         ...(password && { password }),

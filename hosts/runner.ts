@@ -52,6 +52,14 @@ const KILL_TIMEOUT_MS = 15_000;
 // Seconds between SIGTERM and SIGKILL for the process group of a timed-out command.
 const KILL_GRACE_S = 5;
 
+/** A long script is named in errors by its first line, so the reason stays readable. */
+export function abbreviate(command: string, max = 120): string {
+  const lines = command.trim().split("\n");
+  const first = lines[0] ?? "";
+  const cut = first.length > max ? `${first.slice(0, max)}…` : first;
+  return lines.length > 1 || first.length > max ? `${cut} … (${lines.length} lines)` : first;
+}
+
 export abstract class CommandHost implements Host {
   abstract readonly label: string;
   abstract readonly user: string;
@@ -92,7 +100,7 @@ export abstract class CommandHost implements Host {
 
   /** exec with the output as bytes, for file contents. */
   async #run(command: string, options: RunOptions = {}): Promise<RawResult> {
-    const shown = options.sensitive ? "[sensitive command]" : this.redactor.redact(command);
+    const shown = options.sensitive ? "[sensitive command]" : abbreviate(this.redactor.redact(command));
     const fail = (exitCode: number | null, reason: string, cause?: unknown) =>
       new RemoteCommandError(this.label, shown, exitCode, this.redactor.redact(reason), { cause });
     options.signal?.throwIfAborted();

@@ -2,13 +2,17 @@
 // run (and opened again after it drops, e.g. when the host rebooted). Commands run on exec channels,
 // at most `maxChannels` at a time: OpenSSH's MaxSessions defaults to 10 per connection, and two more
 // are kept for the kill commands of timed-out or aborted commands.
+import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import ssh2, {
+  type AnyAuthMethod,
   type Client,
   type ClientChannel,
   type ConnectConfig,
   type KexAlgorithm,
+  type KeyboardInteractiveAuthMethod,
+  type ParsedKey,
   type ServerHostKeyAlgorithm,
 } from "ssh2";
 import { HostConnectError, HostKeyError } from "./host.js";
@@ -89,7 +93,7 @@ export class SshHost extends CommandHost {
   #client: Promise<Client> | undefined;
   /** Aborts a connection attempt still running when the host is closed. */
   #closing = new AbortController();
-  #key: Promise<{ data: Buffer | string; passphrase?: string } | undefined> | undefined;
+  #key: Promise<ParsedKey | undefined> | undefined;
 
   constructor(options: SshHostOptions) {
     super(options);
@@ -172,6 +176,8 @@ export class SshHost extends CommandHost {
     const budget = this.#options.connectBudgetMs ?? 30_000;
     const deadline = Date.now() + budget;
     let delay = 500;
+    // The last attempt is cut short by the budget; the reason seen most often says more.
+    const reasons = new Map<string, number>();
     for (let attempt = 1; ; attempt++) {
       signal?.throwIfAborted();
       const remaining = deadline - Date.now();
@@ -179,11 +185,13 @@ export class SshHost extends CommandHost {
         return await this.#attempt(Math.min(this.#options.attemptTimeoutMs ?? 10_000, remaining), signal);
       } catch (error) {
         if (!(error instanceof HostConnectError) || !error.retryable) throw error;
+        reasons.set(error.reason, (reasons.get(error.reason) ?? 0) + 1);
         const left = deadline - Date.now();
         if (left <= delay) {
+          const reason = [...reasons].sort((a, b) => b[1] - a[1])[0]?.[0] ?? error.reason;
           throw new HostConnectError(
             this.label,
-            `gave up after ${attempt} attempts in ${Math.round((budget - left) / 1000)}s: ${error.reason}`,
+            `gave up after ${attempt} attempts in ${Math.round((budget - left) / 1000)}s: ${reason}`,
             false,
             { cause: error },
           );
@@ -248,16 +256,10 @@ export class SshHost extends CommandHost {
       keepaliveCountMax: 3,
       hostVerifier: verify,
       algorithms: { kex: KEX, ...(hostKeyAlgorithms && { serverHostKey: hostKeyAlgorithms }) },
-      ...(key && { privateKey: key.data, passphrase: key.passphrase }),
-      ...(options.agentSocket && { agent: options.agentSocket }),
-      // keyboard-interactive too: servers with PasswordAuthentication off often still ask that way.
-      ...(options.password !== undefined && { password: options.password, tryKeyboard: true }),
+      authHandler: authMethods(options, key),
     };
 
     const client = new SshClient();
-    client.on("keyboard-interactive", (_name, _instructions, _lang, prompts, finish) =>
-      finish(prompts.map(() => options.password ?? "")),
-    );
     return new Promise<Client>((resolve, reject) => {
       let recording: Promise<void> = Promise.resolve();
       let settled = false;
@@ -334,8 +336,8 @@ export class SshHost extends CommandHost {
     return new HostConnectError(this.label, message, retryable, { cause: error });
   }
 
-  /** The key data, checked once up front so a bad key or passphrase fails clearly and is not retried. */
-  #privateKey(): Promise<{ data: Buffer | string; passphrase?: string } | undefined> {
+  /** The key, decrypted once up front so a bad key or passphrase fails clearly and is not retried. */
+  #privateKey(): Promise<ParsedKey | undefined> {
     this.#key ??= (async () => {
       const options = this.#options.privateKey;
       if (!options) return undefined;
@@ -350,15 +352,56 @@ export class SshHost extends CommandHost {
       }
       if (data === undefined)
         throw new HostConnectError(this.label, "privateKey needs a path or data", false);
-      const parsed = utils.parseKey(data, options.passphrase);
+      const parsed = parseKeyOnce(data, options.passphrase);
       if (parsed instanceof Error) {
         const hint = options.passphrase === undefined ? "" : " (is the passphrase right?)";
         throw new HostConnectError(this.label, `cannot use ${where}: ${parsed.message}${hint}`, false);
       }
-      return { data, passphrase: options.passphrase };
+      return parsed;
     })();
     return this.#key;
   }
+}
+
+// Decrypting a passphrase-protected key (bcrypt KDF) costs ~0.4 s of CPU: once per key, not once
+// per host and attempt. Keyed by a digest, so neither the key nor the passphrase is kept as text.
+const parsedKeys = new Map<string, ParsedKey | Error>();
+
+function parseKeyOnce(data: Buffer | string, passphrase: string | undefined): ParsedKey | Error {
+  const id = createHash("sha256")
+    .update(data)
+    .update("\0")
+    .update(passphrase ?? "")
+    .digest("hex");
+  const cached = parsedKeys.get(id);
+  if (cached) return cached;
+  const result = utils.parseKey(data, passphrase);
+  // A file may hold several keys; ssh2 signs with the first, as OpenSSH does.
+  const parsed = Array.isArray(result) ? (result[0] ?? new Error("no key in the file")) : result;
+  parsedKeys.set(id, parsed);
+  return parsed;
+}
+
+/** Auth methods in OpenSSH's order: agent, key, then password (keyboard-interactive too: servers
+ * with PasswordAuthentication off often still ask for the password that way). */
+function authMethods(options: SshHostOptions, key: ParsedKey | undefined): AnyAuthMethod[] {
+  const username = options.user;
+  const password = options.password;
+  return [
+    ...(options.agentSocket ? [{ type: "agent" as const, username, agent: options.agentSocket }] : []),
+    ...(key ? [{ type: "publickey" as const, username, key }] : []),
+    ...(password === undefined
+      ? []
+      : [
+          { type: "password" as const, username, password },
+          {
+            type: "keyboard-interactive" as const,
+            username,
+            prompt: (...[, , , prompts, finish]: Parameters<KeyboardInteractiveAuthMethod["prompt"]>) =>
+              finish(prompts.map(() => password)),
+          },
+        ]),
+  ];
 }
 
 /** `promise`, or a rejection with the signal's reason if it aborts first. */
