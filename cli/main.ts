@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 
 function ownVersion(): string {
-  // Compiled to dist/cli/, run from cli/ under test: package.json is two or one levels up.
+  // Bundled into dist/bundle/, compiled to dist/cli/, run from cli/ under test: two or one levels up.
   for (const relative of ["../../package.json", "../package.json"]) {
     try {
       return JSON.parse(readFileSync(new URL(relative, import.meta.url), "utf8")).version;

@@ -1,13 +1,10 @@
 // The command tree. Commands parse options and call into config/ and workflow/; errors come back
 // here and only here become exit codes.
 import { join, resolve } from "node:path";
-import { Command, Option } from "commander";
+import { Command, CommanderError, Option } from "commander";
 import { Redactor } from "../workflow/redact.js";
-import { addConfigCommands } from "./config-command.js";
 import { describeError, EXIT_OK, exitCodeFor } from "./exit.js";
 import type { CliIo } from "./io.js";
-import { addLabCommands } from "./lab-command.js";
-import { addPreflightCommand } from "./preflight-command.js";
 
 /** Per invocation: where output goes, and the redactor that learns this run's secrets. */
 export interface CliContext {
@@ -28,10 +25,62 @@ export interface CliContext {
 /** Adds one command (or a group) to the program. */
 export type CommandInstaller = (program: Command, context: CliContext) => void;
 
-/** Every command kubeforge has, in the order `--help` lists them. */
-export const COMMANDS: readonly CommandInstaller[] = [addConfigCommands, addPreflightCommand, addLabCommands];
+interface CommandEntry {
+  name: string;
+  summary: string;
+  load: () => Promise<CommandInstaller>;
+}
 
-export function buildProgram(context: CliContext, commands: readonly CommandInstaller[] = COMMANDS): Command {
+/**
+ * Every command kubeforge has, in the order `--help` lists them. Only the command being run is
+ * loaded (ssh2, TypeBox and zx cost hundreds of milliseconds at start-up); the others are listed.
+ */
+const COMMANDS: readonly CommandEntry[] = [
+  {
+    name: "config",
+    summary: "Check and explain the cluster file",
+    load: async () => (await import("./config-command.js")).addConfigCommands,
+  },
+  {
+    name: "preflight",
+    summary: "Check that the hosts can become Kubernetes nodes (changes nothing)",
+    load: async () => (await import("./preflight-command.js")).addPreflightCommand,
+  },
+  {
+    name: "lab",
+    summary: "Local test hosts (systemd-nspawn, real sshd and systemd) with a ready cluster file; needs root",
+    load: async () => (await import("./lab-command.js")).addLabCommands,
+  },
+];
+
+// Global options that take a value, so the command name can be found after them.
+const GLOBAL_OPTIONS_WITH_VALUE = new Set(["-o", "--output", "--state-dir"]);
+
+/** The command named on the line: the first word that is neither an option nor an option's value. */
+function commandName(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const word = argv[i] ?? "";
+    if (GLOBAL_OPTIONS_WITH_VALUE.has(word)) i++;
+    else if (!word.startsWith("-")) return word;
+  }
+  return undefined;
+}
+
+/** The installers for a command line: the named command's own, and one-line entries for the rest. */
+async function installersFor(argv: readonly string[]): Promise<CommandInstaller[]> {
+  const wanted = commandName(argv);
+  return Promise.all(
+    COMMANDS.map(async (entry) =>
+      entry.name === wanted
+        ? await entry.load()
+        : (program: Command) => {
+            program.command(entry.name).description(entry.summary);
+          },
+    ),
+  );
+}
+
+export function buildProgram(context: CliContext, commands: readonly CommandInstaller[]): Command {
   const { io } = context;
   const program = new Command("kubeforge")
     .description(
@@ -79,7 +128,7 @@ function applyExitOverride(command: Command): void {
 export async function runCli(
   argv: readonly string[],
   io: CliIo,
-  commands: readonly CommandInstaller[] = COMMANDS,
+  commands?: readonly CommandInstaller[],
 ): Promise<number> {
   const redactor = new Redactor();
   const context: CliContext = {
@@ -89,14 +138,14 @@ export async function runCli(
     output: "text",
     stateDir: join(io.homeDir, ".kubeforge"),
   };
-  const program = buildProgram(context, commands);
   try {
+    const program = buildProgram(context, commands ?? (await installersFor(argv)));
     await program.parseAsync([...argv], { from: "user" });
     return EXIT_OK;
   } catch (error) {
     const code = exitCodeFor(error);
     // Commander has already printed its own usage errors.
-    if (!(error instanceof Error && error.name === "CommanderError")) {
+    if (!(error instanceof CommanderError)) {
       io.stderr.write(`${describeError(error, context.redactor, context.logFile)}\n`);
     }
     return code;

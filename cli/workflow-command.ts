@@ -5,7 +5,6 @@ import { join } from "node:path";
 import { type Command, Option } from "commander";
 import { formatChanges } from "../ui/lines.js";
 import { jsonSink, logFileSink, plainSink, redactingSink } from "../ui/sinks.js";
-import { ttyRenderer } from "../ui/tty.js";
 import { UsageError } from "../workflow/errors.js";
 import type { EventSink } from "../workflow/events.js";
 import { describePhases, type Phase, type Target, type Workflow } from "../workflow/phase.js";
@@ -117,7 +116,11 @@ async function execute<D, H extends Target>(
     const logs = logFileSink(stateDirectory(context, prepared.clusterName), spec.workflow.command);
     context.logFile = logs.path;
     const sinks: EventSink[] = [logs.sink];
-    const tty = !json && io.stderr.isTTY ? ttyRenderer(io.stderr as NodeJS.WriteStream) : undefined;
+    // listr2 is loaded only when there is a terminal to draw on.
+    const tty =
+      !json && io.stderr.isTTY
+        ? (await import("../ui/tty.js")).ttyRenderer(io.stderr as NodeJS.WriteStream)
+        : undefined;
     if (json) sinks.push(jsonSink(io.stdout), plainSink(io.stderr));
     else sinks.push(tty ? tty.sink : plainSink(io.stderr));
     const emitSafely = redactingSink(redactor, sinks);
