@@ -61,9 +61,9 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const NAMES = [
   "cp1.example",
-  "10.0.0.1",
-  "[10.0.0.2]:2222",
-  "10.0.0.2",
+  "198.18.200.1",
+  "[198.18.200.2]:2222",
+  "198.18.200.2",
   "revoked.example",
   "node7.wild",
   "bad.wild",
@@ -78,9 +78,9 @@ function sampleFile(garbage = true): string {
     file,
     [
       "# comment line",
-      `cp1.example,10.0.0.1 ${keys.ed25519.line}`,
+      `cp1.example,198.18.200.1 ${keys.ed25519.line}`,
       "",
-      `[10.0.0.2]:2222 ${keys.rsa.line} a comment`,
+      `[198.18.200.2]:2222 ${keys.rsa.line} a comment`,
       `@revoked revoked.example ${keys.rsa.line}`,
       `@cert-authority *.example ${keys.other.line}`,
       `*.wild,!bad.wild ${keys.ecdsa.line}`,
@@ -111,7 +111,7 @@ describe("matching hosts", () => {
 
   it("uses [host]:port for a port other than 22 and lowercases the name", () => {
     expect(knownHostsName("Cp1.Example", 22)).toBe("cp1.example");
-    expect(knownHostsName("10.0.0.2", 2222)).toBe("[10.0.0.2]:2222");
+    expect(knownHostsName("198.18.200.2", 2222)).toBe("[198.18.200.2]:2222");
   });
 });
 
@@ -137,7 +137,7 @@ describe("checking a host key", () => {
   };
 
   it("knows a recorded key", () => {
-    const check = checkHostKey(entries(), "10.0.0.1", keys.ed25519.blob);
+    const check = checkHostKey(entries(), "198.18.200.1", keys.ed25519.blob);
     expect(check).toMatchObject({ status: "known", entry: { line: 2 } });
   });
 
@@ -161,12 +161,12 @@ describe("checking a host key", () => {
   });
 
   it("does not apply a [host]:port entry to port 22", () => {
-    expect(checkHostKey(entries(), "10.0.0.2", keys.rsa.blob).status).toBe("unknown");
-    expect(checkHostKey(entries(), "[10.0.0.2]:2222", keys.rsa.blob).status).toBe("known");
+    expect(checkHostKey(entries(), "198.18.200.2", keys.rsa.blob).status).toBe("unknown");
+    expect(checkHostKey(entries(), "[198.18.200.2]:2222", keys.rsa.blob).status).toBe("known");
   });
 
   it("offers only the host key algorithms of the key types known for the host", () => {
-    expect(hostKeyAlgorithms(entries(), "[10.0.0.2]:2222")).toEqual([
+    expect(hostKeyAlgorithms(entries(), "[198.18.200.2]:2222")).toEqual([
       "rsa-sha2-512",
       "rsa-sha2-256",
       "ssh-rsa",
