@@ -1,7 +1,14 @@
 // The one place errors become exit codes and final messages: 0 ok, 1 failed, 2 bad input or
 // usage, 130 interrupted.
 import { CommanderError } from "commander";
-import { ConfigError, causeChain, InternalError, InterruptedError, UsageError } from "../workflow/errors.js";
+import {
+  ConfigError,
+  causeChain,
+  InternalError,
+  InterruptedError,
+  PkiError,
+  UsageError,
+} from "../workflow/errors.js";
 import type { Redactor } from "../workflow/redact.js";
 
 export const EXIT_OK = 0;
@@ -16,7 +23,8 @@ export function exitCodeFor(error: unknown): number {
   }
   const chain = causeChain(error);
   if (chain.some((e) => e instanceof InterruptedError)) return EXIT_INTERRUPTED;
-  if (chain.some((e) => e instanceof ConfigError || e instanceof UsageError)) return EXIT_USAGE;
+  if (chain.some((e) => e instanceof ConfigError || e instanceof PkiError || e instanceof UsageError))
+    return EXIT_USAGE;
   return EXIT_FAILED;
 }
 

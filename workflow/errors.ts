@@ -27,6 +27,39 @@ export class ConfigError extends Error {
   }
 }
 
+/** One reason the local PKI store cannot be used as the cluster file says. */
+export interface PkiProblem {
+  /** What it is about: `apiserver (cp1)`, `ca`, `admin.conf`. */
+  subject: string;
+  /** The file, relative to the cluster's state directory. */
+  file?: string;
+  problem: string;
+  /** The command or step that resolves it. */
+  fix?: string;
+}
+
+/**
+ * Bad input: the PKI store disagrees with the cluster file (a SAN changed, a CA key is missing, a
+ * key does not match its certificate). Every problem is reported at once; no file was changed.
+ */
+export class PkiError extends Error {
+  override name = "PkiError";
+  constructor(
+    readonly storeDir: string,
+    readonly problems: readonly PkiProblem[],
+    options?: ErrorOptions,
+  ) {
+    const lines = problems.map((p) => {
+      const where = p.file ? ` (${p.file})` : "";
+      return `- ${p.subject}${where}: ${p.problem}${p.fix ? `\n  fix: ${p.fix}` : ""}`;
+    });
+    super(
+      `${problems.length} ${problems.length === 1 ? "problem" : "problems"} with the PKI in ${storeDir}; nothing was changed:\n${lines.join("\n")}`,
+      options,
+    );
+  }
+}
+
 /** Bad command-line usage: an unknown phase, a flag value out of range. */
 export class UsageError extends Error {
   override name = "UsageError";
