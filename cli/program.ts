@@ -47,6 +47,16 @@ const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import("./preflight-command.js")).addPreflightCommand,
   },
   {
+    name: "certs",
+    summary: "The cluster's PKI in the local store, as kubeadm lays it out",
+    load: async () => (await import("./certs-command.js")).addCertsCommands,
+  },
+  {
+    name: "kubeconfig",
+    summary: "kubeconfig files for admins and users",
+    load: async () => (await import("./certs-command.js")).addKubeconfigCommands,
+  },
+  {
     name: "lab",
     summary: "Local test hosts (systemd-nspawn, real sshd and systemd) with a ready cluster file; needs root",
     load: async () => (await import("./lab-command.js")).addLabCommands,
