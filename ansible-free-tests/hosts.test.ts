@@ -138,10 +138,11 @@ describe("killing on timeout and abort", () => {
     const seconds = `${600 + Math.floor(Math.random() * 300)}.25`;
     const controller = new AbortController();
     const running = host.exec(`sleep ${seconds}`, { sudo: true, signal: controller.signal });
-    // Abort only once the command really runs, as root.
+    // Abort only once the command itself runs, as root: `^sleep` matches the sleep process, not the
+    // start wrapper whose argument list also holds the command while it waits to be told to go.
     let runningAsRoot = false;
     for (let i = 0; i < 50 && !runningAsRoot; i++) {
-      const found = await root.exec(`pgrep -u root -f '[s]leep ${seconds}'`, { allowFailure: true });
+      const found = await root.exec(`pgrep -u root -f '^sleep ${seconds}$'`, { allowFailure: true });
       runningAsRoot = found.exitCode === 0;
       if (!runningAsRoot) await new Promise((resolve) => setTimeout(resolve, 100));
     }
