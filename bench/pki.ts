@@ -5,11 +5,12 @@
 //   npm run build && node dist/bench/pki.js [--rsa-runs 20] [--ecdsa-runs 10] [--kubeforge auto|cli|lib]
 //   (needs `apt-get install -y golang-cfssl openssl`)
 //
-// The set, for a cluster file with 3 control planes (v1.30: admin.conf and super-admin.conf), is 36
-// key pairs: 3 CAs (ca, front-proxy-ca, etcd/ca), sa.key/sa.pub, 7 leaves per node (apiserver,
-// apiserver-kubelet-client, front-proxy-client, apiserver-etcd-client, etcd/server, etcd/peer,
-// etcd/healthcheck-client) × 3, and the client certs of 11 kubeconfigs (admin, super-admin, and
-// controller-manager, scheduler and kubelet per node), each written as a kubeconfig file.
+// The set, for a cluster file with 3 control planes (v1.30: admin.conf and super-admin.conf), is 24
+// distinct key pairs written as 36 keys: 3 CAs (ca, front-proxy-ca, etcd/ca), sa.key/sa.pub, per node
+// apiserver, etcd/server, etcd/peer and kubelet.conf's client cert, once per cluster (copied to each
+// node) apiserver-kubelet-client, front-proxy-client, apiserver-etcd-client, etcd/healthcheck-client
+// and the controller-manager's and scheduler's client certs, plus admin and super-admin; 11 kubeconfig
+// files in all. Both sides make the same set: cfssl also signs a shared identity once and copies it.
 //
 // kubeforge: one fresh process per run, either the built CLI (`kubeforge certs generate -f FILE`) or,
 // before that command exists, `node -e` importing dist/ and calling ensurePki(cluster, clusterDir).
@@ -20,13 +21,15 @@
 //   - `cfssl gencert -initca CSR.json | cfssljson -bare pki/ca` for each of the 3 CAs;
 //   - `cfssl genkey sa.json | cfssljson -bare pki/sa` then `openssl pkey -pubout` for sa.pub;
 //   - `cfssl gencert -ca CA.pem -ca-key CA-key.pem -config config.json -profile server|client|peer
-//     CSR.json | cfssljson -bare OUT` for each of the 21 leaves and 11 kubeconfig client certs, with
-//     CSR JSONs carrying kubeadm's CN, O and SANs per node (made once per algorithm, not timed);
+//     CSR.json | cfssljson -bare OUT` for each of the 20 distinct leaves and kubeconfig client certs,
+//     with CSR JSONs carrying kubeadm's CN, O and SANs per node (made once per algorithm, not timed),
+//     and `cp` of the shared ones to the other nodes;
 //   - each kubeconfig written by a here-document with `$(base64 -w0 …)` of the CA, cert and key.
 // The time to the last certificate (before the kubeconfig files) is taken inside the script with
 // bash's $EPOCHREALTIME and shown as its own row; the goal is against the whole script.
 //
-// Every run is checked: 36 private keys of the asked algorithm and 11 kubeconfig files on each side.
+// Every run is checked: 24 distinct private keys of the asked algorithm (files and kubeconfigs'
+// client keys) and 11 kubeconfig files on each side.
 import { spawn } from "node:child_process";
 import { createPrivateKey } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
@@ -59,7 +62,7 @@ const HOSTS = [
   { name: "cp3", address: "198.18.0.13" },
 ];
 const CLUSTER = "bench";
-const KEY_PAIRS = 36;
+const KEY_PAIRS = 24;
 const KUBECONFIGS = 11;
 
 // ---------------------------------------------------------------------------------------------
@@ -268,7 +271,10 @@ async function cfsslInputs(dir: string, algorithm: Algorithm): Promise<string> {
     "kubeconfigs/super-admin.conf",
     endpoint,
   );
-  for (const host of HOSTS) {
+  // Identities that do not depend on the node are signed once and copied, as kubeforge does.
+  const copies: { from: string; to: string }[] = [];
+  const first = `nodes/${HOSTS[0]?.name}`;
+  HOSTS.forEach((host, index) => {
     const n = `nodes/${host.name}`;
     const apiserverHosts = [
       host.name,
@@ -281,32 +287,16 @@ async function cfsslInputs(dir: string, algorithm: Algorithm): Promise<string> {
       host.address,
     ];
     const etcdHosts = [host.name, "localhost", host.address, "127.0.0.1", "::1"];
+    const shared = (leaf: CfsslCert) => {
+      if (index === 0) leaves.push(leaf);
+      else copies.push({ from: leaf.out.replace(n, first), to: leaf.out });
+    };
     leaves.push(
       {
         out: `${n}/pki/apiserver`,
         csr: csr(`${host.name}-apiserver`, "kube-apiserver", [], apiserverHosts),
         ca: "pki/ca",
         profile: "server",
-      },
-      {
-        out: `${n}/pki/apiserver-kubelet-client`,
-        csr: csr(`${host.name}-apiserver-kubelet-client`, "kube-apiserver-kubelet-client", [
-          "system:masters",
-        ]),
-        ca: "pki/ca",
-        profile: "client",
-      },
-      {
-        out: `${n}/pki/front-proxy-client`,
-        csr: csr(`${host.name}-front-proxy-client`, "front-proxy-client"),
-        ca: "pki/front-proxy-ca",
-        profile: "client",
-      },
-      {
-        out: `${n}/pki/apiserver-etcd-client`,
-        csr: csr(`${host.name}-apiserver-etcd-client`, "kube-apiserver-etcd-client"),
-        ca: "pki/etcd/ca",
-        profile: "client",
       },
       {
         out: `${n}/pki/etcd/server`,
@@ -320,30 +310,39 @@ async function cfsslInputs(dir: string, algorithm: Algorithm): Promise<string> {
         ca: "pki/etcd/ca",
         profile: "peer",
       },
-      {
-        out: `${n}/pki/etcd/healthcheck-client`,
-        csr: csr(`${host.name}-etcd-healthcheck-client`, "kube-etcd-healthcheck-client"),
-        ca: "pki/etcd/ca",
-        profile: "client",
-      },
     );
+    shared({
+      out: `${n}/pki/apiserver-kubelet-client`,
+      csr: csr("apiserver-kubelet-client", "kube-apiserver-kubelet-client", ["kubeadm:cluster-admins"]),
+      ca: "pki/ca",
+      profile: "client",
+    });
+    shared({
+      out: `${n}/pki/front-proxy-client`,
+      csr: csr("front-proxy-client", "front-proxy-client"),
+      ca: "pki/front-proxy-ca",
+      profile: "client",
+    });
+    shared({
+      out: `${n}/pki/apiserver-etcd-client`,
+      csr: csr("apiserver-etcd-client", "kube-apiserver-etcd-client"),
+      ca: "pki/etcd/ca",
+      profile: "client",
+    });
+    shared({
+      out: `${n}/pki/etcd/healthcheck-client`,
+      csr: csr("etcd-healthcheck-client", "kube-etcd-healthcheck-client"),
+      ca: "pki/etcd/ca",
+      profile: "client",
+    });
     const local = `https://${host.address}:6443`;
-    client(
-      `${host.name}-controller-manager`,
-      "system:kube-controller-manager",
-      [],
-      `${n}/controller-manager-client`,
-      `${n}/controller-manager.conf`,
-      local,
-    );
-    client(
-      `${host.name}-scheduler`,
-      "system:kube-scheduler",
-      [],
-      `${n}/scheduler-client`,
-      `${n}/scheduler.conf`,
-      local,
-    );
+    const sharedClient = (name: string, cn: string) => {
+      const cert = `${first}/${name}-client`;
+      if (index === 0) leaves.push({ out: cert, csr: csr(name, cn), ca: "pki/ca", profile: "client" });
+      kubeconfigs.push({ cert, path: `${n}/${name}.conf`, user: cn, server: local });
+    };
+    sharedClient("controller-manager", "system:kube-controller-manager");
+    sharedClient("scheduler", "system:kube-scheduler");
     client(
       `${host.name}-kubelet`,
       `system:node:${host.name}`,
@@ -352,7 +351,7 @@ async function cfsslInputs(dir: string, algorithm: Algorithm): Promise<string> {
       `${n}/kubelet.conf`,
       endpoint,
     );
-  }
+  });
   await writeFile(join(dir, "config.json"), JSON.stringify(config));
   for (const [name, body] of csrs) await writeFile(join(dir, `${name}.json`), JSON.stringify(body));
 
@@ -371,6 +370,7 @@ async function cfsslInputs(dir: string, algorithm: Algorithm): Promise<string> {
       (c) =>
         `cfssl gencert -ca ${c.ca}.pem -ca-key ${c.ca}-key.pem -config ${join(dir, "config.json")} -profile ${c.profile} ${c.csr} 2>/dev/null | cfssljson -bare ${c.out}`,
     ),
+    ...copies.flatMap((c) => [`cp ${c.from}.pem ${c.to}.pem`, `cp ${c.from}-key.pem ${c.to}-key.pem`]),
     'echo "certs_done=$EPOCHREALTIME"',
     "CA=$(base64 -w0 pki/ca.pem)",
     ...kubeconfigs.flatMap((k) => [
@@ -412,29 +412,31 @@ function filesUnder(dir: string): string[] {
     .map((e) => join(e.parentPath, e.name));
 }
 
-/** Private keys (files and kubeconfigs' client-key-data) and kubeconfig files under `dir`. */
-function census(dir: string, embeddedKeys: boolean): { keys: string[]; kubeconfigs: number } {
-  const keys: string[] = [];
+/** Distinct private keys (key files and kubeconfigs' client-key-data) and kubeconfig files under `dir`. */
+function census(dir: string): { keys: string[]; kubeconfigs: number } {
+  const keys = new Set<string>();
   let kubeconfigs = 0;
   for (const file of filesUnder(dir)) {
     if (file.includes("/logs/")) continue;
     const text = readFileSync(file, "utf8");
     if (file.endsWith(".conf")) {
       kubeconfigs++;
-      if (embeddedKeys) {
-        const data = /client-key-data: (\S+)/.exec(text)?.[1];
-        if (data) keys.push(Buffer.from(data, "base64").toString());
-      }
+      const data = /client-key-data: (\S+)/.exec(text)?.[1];
+      if (data)
+        keys.add(
+          createPrivateKey(Buffer.from(data, "base64").toString())
+            .export({ type: "pkcs8", format: "pem" })
+            .toString(),
+        );
     } else if (text.includes("PRIVATE KEY-----")) {
-      keys.push(text);
+      keys.add(createPrivateKey(text).export({ type: "pkcs8", format: "pem" }).toString());
     }
   }
-  return { keys, kubeconfigs };
+  return { keys: [...keys], kubeconfigs };
 }
 
-/** kubeforge's keys are its .key files and its kubeconfigs' client keys; cfssl's, its *-key.pem files. */
 function check(side: "kubeforge" | "cfssl", dir: string, algorithm: Algorithm): void {
-  const { keys, kubeconfigs } = census(dir, side === "kubeforge");
+  const { keys, kubeconfigs } = census(dir);
   const want = algorithm === "ECDSA-P256" ? "ec" : "rsa";
   const types = keys.map((pem) => createPrivateKey(pem).asymmetricKeyType);
   const wrong = types.filter((t) => t !== want);
@@ -444,7 +446,7 @@ function check(side: "kubeforge" | "cfssl", dir: string, algorithm: Algorithm): 
       .sort()
       .join("\n  ");
     throw new Error(
-      `${side} (${algorithm}) wrote ${keys.length} private keys (want ${KEY_PAIRS}, types ${[...new Set(types)].join(",")}, want ${want}) and ${kubeconfigs} kubeconfigs (want ${KUBECONFIGS}):\n  ${listing}`,
+      `${side} (${algorithm}) wrote ${keys.length} distinct private keys (want ${KEY_PAIRS}, types ${[...new Set(types)].join(",")}, want ${want}) and ${kubeconfigs} kubeconfigs (want ${KUBECONFIGS}):\n  ${listing}`,
     );
   }
 }

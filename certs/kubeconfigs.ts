@@ -12,6 +12,11 @@ export interface KubeconfigSpec {
   name: string;
   /** One per control-plane node (nodes/<host>/) rather than one per cluster (kubeconfigs/). */
   perNode: boolean;
+  /**
+   * Per node, but the client identity does not depend on the node (only the server URL does): one
+   * key and certificate for the cluster, embedded in every control plane's file.
+   */
+  shared: boolean;
   clientName: (node: ControlPlaneNode) => string;
   organizations: (gates: IdentityGates) => string[];
   /** The API server URL the client dials. */
@@ -30,6 +35,7 @@ export const KUBECONFIG_SPECS: readonly KubeconfigSpec[] = [
   {
     name: "admin.conf",
     perNode: false,
+    shared: false,
     clientName: () => "kubernetes-admin",
     organizations: (gates) => [gates.adminOrganization],
     server: controlPlaneEndpoint,
@@ -39,6 +45,7 @@ export const KUBECONFIG_SPECS: readonly KubeconfigSpec[] = [
   {
     name: "super-admin.conf",
     perNode: false,
+    shared: false,
     clientName: () => "kubernetes-super-admin",
     organizations: () => ["system:masters"],
     server: controlPlaneEndpoint,
@@ -48,6 +55,7 @@ export const KUBECONFIG_SPECS: readonly KubeconfigSpec[] = [
   {
     name: "controller-manager.conf",
     perNode: true,
+    shared: true,
     clientName: () => "system:kube-controller-manager",
     organizations: () => [],
     server: localEndpoint,
@@ -57,6 +65,7 @@ export const KUBECONFIG_SPECS: readonly KubeconfigSpec[] = [
   {
     name: "scheduler.conf",
     perNode: true,
+    shared: true,
     clientName: () => "system:kube-scheduler",
     organizations: () => [],
     server: localEndpoint,
@@ -66,6 +75,7 @@ export const KUBECONFIG_SPECS: readonly KubeconfigSpec[] = [
   {
     name: "kubelet.conf",
     perNode: true,
+    shared: false,
     clientName: (node) => `system:node:${node.name}`,
     organizations: () => ["system:nodes"],
     server: (inputs, node) =>

@@ -54,6 +54,12 @@ export interface CertSpec {
   ca: CaName | undefined;
   /** One per control-plane node (nodes/<host>/pki/) rather than one per cluster (pki/). */
   perNode: boolean;
+  /**
+   * A per-node file whose identity does not depend on the node: one key and certificate for the
+   * whole cluster, the same copy in every control plane's directory (as the CA keys already are in
+   * kubeadm HA). A node added later gets a copy of the existing one, not a new key.
+   */
+  shared: boolean;
   commonName: (inputs: PkiInputs, node: ControlPlaneNode) => string;
   organizations: (gates: IdentityGates) => string[];
   extKeyUsages: ExtKeyUsage[];
@@ -73,6 +79,7 @@ function caSpec(name: CaName, baseName: string, commonName: string): CertSpec {
     baseName,
     ca: undefined,
     perNode: false,
+    shared: false,
     commonName: () => commonName,
     organizations: none,
     extKeyUsages: [],
@@ -101,6 +108,7 @@ export const CERT_SPECS: readonly CertSpec[] = [
     baseName: "apiserver",
     ca: "ca",
     perNode: true,
+    shared: false,
     commonName: () => "kube-apiserver",
     organizations: none,
     extKeyUsages: ["serverAuth"],
@@ -128,6 +136,7 @@ export const CERT_SPECS: readonly CertSpec[] = [
     baseName: "apiserver-kubelet-client",
     ca: "ca",
     perNode: true,
+    shared: true,
     commonName: () => "kube-apiserver-kubelet-client",
     organizations: (gates) => gates.apiserverKubeletClientOrganizations,
     extKeyUsages: ["clientAuth"],
@@ -139,6 +148,7 @@ export const CERT_SPECS: readonly CertSpec[] = [
     baseName: "front-proxy-client",
     ca: "front-proxy-ca",
     perNode: true,
+    shared: true,
     commonName: () => "front-proxy-client",
     organizations: none,
     extKeyUsages: ["clientAuth"],
@@ -150,6 +160,7 @@ export const CERT_SPECS: readonly CertSpec[] = [
     baseName: "etcd/server",
     ca: "etcd-ca",
     perNode: true,
+    shared: false,
     commonName: (_inputs, node) => node.name,
     organizations: none,
     // etcd ≥3.2 also wants ClientAuth on its server certificate (certlist.go's comment).
@@ -161,6 +172,7 @@ export const CERT_SPECS: readonly CertSpec[] = [
     baseName: "etcd/peer",
     ca: "etcd-ca",
     perNode: true,
+    shared: false,
     commonName: (_inputs, node) => node.name,
     organizations: none,
     extKeyUsages: ["serverAuth", "clientAuth"],
@@ -171,6 +183,7 @@ export const CERT_SPECS: readonly CertSpec[] = [
     baseName: "etcd/healthcheck-client",
     ca: "etcd-ca",
     perNode: true,
+    shared: true,
     commonName: () => "kube-etcd-healthcheck-client",
     organizations: (gates) => gates.etcdHealthcheckClientOrganizations,
     extKeyUsages: ["clientAuth"],
@@ -181,6 +194,7 @@ export const CERT_SPECS: readonly CertSpec[] = [
     baseName: "apiserver-etcd-client",
     ca: "etcd-ca",
     perNode: true,
+    shared: true,
     commonName: () => "kube-apiserver-etcd-client",
     organizations: (gates) => gates.apiserverEtcdClientOrganizations,
     extKeyUsages: ["clientAuth"],

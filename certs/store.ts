@@ -6,21 +6,19 @@
 //   <clusterDir>/kubeconfigs/         admin.conf, super-admin.conf (v1.29+)
 //   <clusterDir>/nodes/<host>/        controller-manager.conf scheduler.conf kubelet.conf
 // Directories 0700, keys 0600, certificates 0644, kubeconfigs 0600, every file written atomically.
+// Identities that do not depend on the node (apiserver-kubelet-client, front-proxy-client,
+// apiserver-etcd-client, etcd/healthcheck-client, the clients of controller-manager.conf and
+// scheduler.conf) are one key and certificate per cluster, copied into every node's files: a node
+// added later gets a copy, a renew rewrites every copy, and copies that differ are a problem.
 // Existing material is reused when it still matches the cluster file and never silently replaced:
 // a difference is a PkiError naming it and its fix, with no file changed.
 import type { KeyObject } from "node:crypto";
-import { dirname, join } from "node:path";
+import { stat } from "node:fs/promises";
+import { join } from "node:path";
 import type { ClusterFile } from "../config/schema.js";
 import { PkiError, type PkiProblem, UsageError } from "../workflow/errors.js";
 import { parseGoDuration, shortHumanDuration } from "./duration.js";
-import {
-  CERT_MODE,
-  ensurePrivateDir,
-  KEY_MODE,
-  KUBECONFIG_MODE,
-  readIfExists,
-  writeFileAtomic,
-} from "./files.js";
+import { AtomicWriter, CERT_MODE, KEY_MODE, KUBECONFIG_MODE, readIfExists } from "./files.js";
 import {
   generatePrivateKey,
   keyAlgorithm,
@@ -88,13 +86,46 @@ type CaState =
   /** Certificate without key: nothing it signs can be made here. */
   | { kind: "external"; cert: ResolvedCert; certificate: Certificate };
 
+/** A signed identity as found in the store: parsed, and the exact texts a copy is made of. */
+interface Material {
+  certificate: Certificate;
+  key: KeyObject;
+  certPem: string;
+  keyPem: string;
+  /** Where it was read, relative to the cluster directory. */
+  file: string;
+}
+
+/**
+ * Files to write with one identity: one node's own, or every node's copy of a shared one. Without
+ * `copyOf` one key is generated and one certificate signed for all of `items`.
+ */
+interface Job<T> {
+  items: T[];
+  copyOf?: Material;
+}
+
 interface Plan {
   cas: Map<CaName, CaState>;
   sa: "create" | "derive-pub" | "present";
-  leaves: ResolvedCert[];
-  kubeconfigs: ResolvedKubeconfig[];
+  leaves: Job<ResolvedCert>[];
+  kubeconfigs: Job<ResolvedKubeconfig>[];
+  /** The store's ca.crt as kubeconfigs embed it, when there is one. */
+  caPem: string | undefined;
   reused: string[];
   problems: PkiProblem[];
+}
+
+/** What inspecting one signed file found, besides its problems. */
+type Outcome =
+  | { kind: "reused"; material: Material }
+  /** Not there; `unsignable` when its CA cannot sign it here. */
+  | { kind: "missing"; unsignable?: PkiProblem }
+  | { kind: "none" };
+
+interface Inspected {
+  problems: PkiProblem[];
+  outcome: Outcome;
 }
 
 interface Context {
@@ -102,6 +133,10 @@ interface Context {
   inputs: PkiInputs;
   now: Date;
   fixFile: string;
+  /** This run's writes: directories made and synced once each. */
+  writer: AtomicWriter;
+  /** The cluster directory did not exist when the run looked: nothing to read. */
+  empty: boolean;
 }
 
 function context(cluster: ClusterFile, clusterDir: string, options: StoreOptions): Context {
@@ -110,6 +145,8 @@ function context(cluster: ClusterFile, clusterDir: string, options: StoreOptions
     inputs: pkiInputs(cluster),
     now: options.now ?? new Date(),
     fixFile: options.clusterFile ?? "FILE",
+    writer: new AtomicWriter(),
+    empty: false,
   };
 }
 
@@ -184,7 +221,7 @@ function leafProblems(
 }
 
 async function read(ctx: Context, file: string): Promise<string | undefined> {
-  return readIfExists(join(ctx.clusterDir, file));
+  return ctx.empty ? undefined : readIfExists(join(ctx.clusterDir, file));
 }
 
 /** Parses PEM text, recording a problem instead of throwing. */
@@ -280,28 +317,27 @@ async function inspectServiceAccount(ctx: Context, plan: Plan): Promise<void> {
 async function inspectSigned(
   ctx: Context,
   plan: Plan,
-  item: { id: string; subject: string; ca: CaName; renewName: string; files: string[] },
-  load: (
-    problems: PkiProblem[],
-  ) => Promise<{ certificate: Certificate; key: KeyObject } | "missing" | "incomplete" | undefined>,
+  item: { subject: string; ca: CaName; renewName: string; files: string[] },
+  load: (problems: PkiProblem[]) => Promise<Material | "missing" | "incomplete" | undefined>,
   expected: CertificateProfile,
-  toCreate: () => void,
-): Promise<PkiProblem[]> {
+): Promise<Inspected> {
   // Each item collects its own problems, so the report comes out in table order.
   const problems: PkiProblem[] = [];
+  const none = (): Inspected => ({ problems, outcome: { kind: "none" } });
   const ca = plan.cas.get(item.ca);
   const loaded = await load(problems);
-  if (loaded === undefined) return problems;
+  if (loaded === undefined) return none();
   if (loaded === "missing") {
     if (ca?.kind === "external") {
-      problems.push({
+      const unsignable: PkiProblem = {
         subject: item.subject,
         file: item.files[0],
         problem: `missing, and ${item.ca}'s key is not in the store (an external CA is not supported yet)`,
         fix: `put ${certFiles(ca.cert).key} in the store, or provide ${item.files.join(" and ")}`,
-      });
-    } else if (ca) toCreate();
-    return problems;
+      };
+      return { problems, outcome: { kind: "missing", unsignable } };
+    }
+    return ca ? { problems, outcome: { kind: "missing" } } : none();
   }
   if (loaded === "incomplete") {
     problems.push({
@@ -310,9 +346,9 @@ async function inspectSigned(
       problem: `${item.files[0]} exists without its key ${item.files[1] ?? ""}`.trim(),
       fix: renewFix(ctx, item.renewName),
     });
-    return problems;
+    return none();
   }
-  if (!ca) return problems;
+  if (!ca) return none();
   if (ca.kind === "create") {
     problems.push({
       subject: item.subject,
@@ -320,17 +356,13 @@ async function inspectSigned(
       problem: `signed by a ${item.ca} that is no longer in the store`,
       fix: `restore the ${item.ca} certificate and key, or remove ${item.files.join(" and ")}`,
     });
-    return problems;
+    return none();
   }
   const issuer = ca.kind === "present" ? ca.issuer.certificate : ca.certificate;
   const differences = leafProblems(ctx, expected, loaded.certificate, loaded.key, {
     name: item.ca,
     certificate: issuer,
   });
-  if (differences.length === 0) {
-    plan.reused.push(item.id);
-    return problems;
-  }
   for (const problem of differences) {
     problems.push({
       subject: item.subject,
@@ -339,14 +371,75 @@ async function inspectSigned(
       fix: renewFix(ctx, item.renewName),
     });
   }
-  return problems;
+  return problems.length === 0 ? { problems, outcome: { kind: "reused", material: loaded } } : none();
+}
+
+/**
+ * Turns what inspection found into the plan's work, in table order: problems, reused ids, and jobs
+ * for what is missing. A shared identity is one job for every node that lacks it: a copy of the
+ * existing one when a node has a valid copy (a node added later), else one new key and certificate
+ * for all. Copies that are valid but not identical are a problem: the renew makes them one again.
+ */
+function planJobs<
+  T extends { id: string; node: string | undefined; spec: { name: string; shared: boolean } },
+>(
+  ctx: Context,
+  plan: Plan,
+  items: readonly T[],
+  inspected: readonly Inspected[],
+  problems: PkiProblem[],
+): Job<T>[] {
+  const reference = new Map<string, Material>();
+  items.forEach((item, index) => {
+    const outcome = inspected[index]?.outcome;
+    if (item.spec.shared && outcome?.kind === "reused" && !reference.has(item.spec.name)) {
+      reference.set(item.spec.name, outcome.material);
+    }
+  });
+  const jobs: Job<T>[] = [];
+  const sharedJobs = new Map<string, Job<T>>();
+  items.forEach((item, index) => {
+    const result = inspected[index];
+    if (!result) return;
+    problems.push(...result.problems);
+    const { outcome } = result;
+    const copyOf = item.spec.shared ? reference.get(item.spec.name) : undefined;
+    if (outcome.kind === "reused") {
+      if (copyOf && copyOf.certificate.pem !== outcome.material.certificate.pem) {
+        problems.push({
+          subject: subjectOf(item),
+          file: outcome.material.file,
+          problem: `not the same certificate and key as ${copyOf.file}: every control plane shares one ${item.spec.name}`,
+          fix: renewFix(ctx, item.spec.name),
+        });
+      } else plan.reused.push(item.id);
+      return;
+    }
+    if (outcome.kind !== "missing") return;
+    if (outcome.unsignable && !copyOf) {
+      problems.push(outcome.unsignable);
+      return;
+    }
+    if (!item.spec.shared) {
+      jobs.push({ items: [item] });
+      return;
+    }
+    let job = sharedJobs.get(item.spec.name);
+    if (!job) {
+      job = copyOf ? { items: [], copyOf } : { items: [] };
+      sharedJobs.set(item.spec.name, job);
+      jobs.push(job);
+    }
+    job.items.push(item);
+  });
+  return jobs;
 }
 
 async function loadCertAndKey(
   ctx: Context,
   cert: ResolvedCert,
   problems: PkiProblem[],
-): Promise<{ certificate: Certificate; key: KeyObject } | "missing" | "incomplete" | undefined> {
+): Promise<Material | "missing" | "incomplete" | undefined> {
   const files = certFiles(cert);
   const [crt, key] = await Promise.all([read(ctx, files.crt), read(ctx, files.key)]);
   // A key without its certificate is what a crash between the two writes leaves: nothing trusts
@@ -356,7 +449,9 @@ async function loadCertAndKey(
   const subject = subjectOf(cert);
   const certificate = parsed(parseCertificate, crt, { subject, file: files.crt }, problems);
   const privateKey = parsed(parsePrivateKey, key, { subject, file: files.key }, problems);
-  return certificate && privateKey ? { certificate, key: privateKey } : undefined;
+  return certificate && privateKey
+    ? { certificate, key: privateKey, certPem: crt, keyPem: key, file: files.crt }
+    : undefined;
 }
 
 async function loadKubeconfig(
@@ -364,7 +459,7 @@ async function loadKubeconfig(
   kubeconfig: ResolvedKubeconfig,
   caPem: string | undefined,
   problems: PkiProblem[],
-): Promise<{ certificate: Certificate; key: KeyObject } | "missing" | undefined> {
+): Promise<Material | "missing" | undefined> {
   const text = await read(ctx, kubeconfig.file);
   if (text === undefined) return "missing";
   const subject = subjectOf(kubeconfig);
@@ -399,7 +494,9 @@ async function loadKubeconfig(
     problems,
   );
   const key = parsed(parsePrivateKey, credentials.keyPem, { subject, file: kubeconfig.file }, problems);
-  return certificate && key ? { certificate, key } : undefined;
+  return certificate && key
+    ? { certificate, key, certPem: credentials.certPem, keyPem: credentials.keyPem, file: kubeconfig.file }
+    : undefined;
 }
 
 function normalizedPem(pem: string | undefined): string | undefined {
@@ -412,20 +509,44 @@ function normalizedPem(pem: string | undefined): string | undefined {
 }
 
 async function inspect(ctx: Context): Promise<Plan> {
-  const plan: Plan = { cas: new Map(), sa: "present", leaves: [], kubeconfigs: [], reused: [], problems: [] };
+  // A first run finds no directory: skip the reads of files that cannot be there.
+  ctx.empty = await stat(ctx.clusterDir).then(
+    () => false,
+    (error: NodeJS.ErrnoException) => {
+      if (error.code === "ENOENT") return true;
+      throw error;
+    },
+  );
+  const plan: Plan = {
+    cas: new Map(),
+    sa: "present",
+    leaves: [],
+    kubeconfigs: [],
+    caPem: undefined,
+    reused: [],
+    problems: [],
+  };
   const certs = resolveCerts(ctx.inputs);
   for (const cert of certs.filter((c) => c.spec.ca === undefined)) await inspectCa(ctx, cert, plan);
   await inspectServiceAccount(ctx, plan);
-  const leafProblemLists = await Promise.all(
-    certs
-      .filter((c) => c.spec.ca !== undefined)
-      .map((cert) => {
+  const ca = plan.cas.get("ca");
+  plan.caPem =
+    ca?.kind === "present"
+      ? ca.issuer.certificate.pem
+      : ca?.kind === "external"
+        ? ca.certificate.pem
+        : undefined;
+  const caPem = plan.caPem;
+  const leaves = certs.filter((c) => c.spec.ca !== undefined);
+  const kubeconfigs = resolveKubeconfigs(ctx.inputs);
+  const [leafResults, kubeconfigResults] = await Promise.all([
+    Promise.all(
+      leaves.map((cert) => {
         const files = certFiles(cert);
         return inspectSigned(
           ctx,
           plan,
           {
-            id: cert.id,
             subject: subjectOf(cert),
             ca: cert.spec.ca as CaName,
             renewName: cert.spec.name,
@@ -433,36 +554,31 @@ async function inspect(ctx: Context): Promise<Plan> {
           },
           (problems) => loadCertAndKey(ctx, cert, problems),
           cert.profile,
-          () => plan.leaves.push(cert),
         );
       }),
-  );
-  const ca = plan.cas.get("ca");
-  const caPem =
-    ca?.kind === "present"
-      ? ca.issuer.certificate.pem
-      : ca?.kind === "external"
-        ? ca.certificate.pem
-        : undefined;
-  const kubeconfigProblemLists = await Promise.all(
-    resolveKubeconfigs(ctx.inputs).map((kubeconfig) =>
-      inspectSigned(
-        ctx,
-        plan,
-        {
-          id: kubeconfig.id,
-          subject: subjectOf(kubeconfig),
-          ca: "ca",
-          renewName: kubeconfig.spec.name,
-          files: [kubeconfig.file],
-        },
-        (problems) => loadKubeconfig(ctx, kubeconfig, caPem, problems),
-        kubeconfig.profile,
-        () => plan.kubeconfigs.push(kubeconfig),
+    ),
+    Promise.all(
+      kubeconfigs.map((kubeconfig) =>
+        inspectSigned(
+          ctx,
+          plan,
+          {
+            subject: subjectOf(kubeconfig),
+            ca: "ca",
+            renewName: kubeconfig.spec.name,
+            files: [kubeconfig.file],
+          },
+          (problems) => loadKubeconfig(ctx, kubeconfig, caPem, problems),
+          kubeconfig.profile,
+        ),
       ),
     ),
-  );
-  plan.problems.push(...leafProblemLists.flat(), ...kubeconfigProblemLists.flat());
+  ]);
+  const leafProblemList: PkiProblem[] = [];
+  const kubeconfigProblemList: PkiProblem[] = [];
+  plan.leaves = planJobs(ctx, plan, leaves, leafResults, leafProblemList);
+  plan.kubeconfigs = planJobs(ctx, plan, kubeconfigs, kubeconfigResults, kubeconfigProblemList);
+  plan.problems.push(...leafProblemList, ...kubeconfigProblemList);
   return plan;
 }
 
@@ -479,60 +595,76 @@ function validity(
   };
 }
 
-async function writeCertAndKey(ctx: Context, cert: ResolvedCert, certificate: Certificate, key: KeyObject) {
+async function writeCertAndKey(ctx: Context, cert: ResolvedCert, certPem: string, keyPem: string) {
   const files = certFiles(cert);
-  await ensurePrivateDir(dirname(join(ctx.clusterDir, files.crt)));
   // The key first: a crash in between leaves a key without certificate, which is generated again.
-  await writeFileAtomic(join(ctx.clusterDir, files.key), privateKeyToPem(key), KEY_MODE);
-  await writeFileAtomic(join(ctx.clusterDir, files.crt), certificate.pem, CERT_MODE);
+  await ctx.writer.write(join(ctx.clusterDir, files.key), keyPem, KEY_MODE);
+  await ctx.writer.write(join(ctx.clusterDir, files.crt), certPem, CERT_MODE);
 }
 
-async function issueLeaf(
+/** Signs one certificate for `certs` (one node's, or every node's copy of a shared one) and writes it to each. */
+async function issueLeaves(
   ctx: Context,
-  cert: ResolvedCert,
+  certs: readonly ResolvedCert[],
   issuer: Issuer,
   key: Promise<KeyObject>,
 ): Promise<void> {
+  const first = certs[0];
+  if (!first) return;
   const privateKey = await key;
   const certificate = await signCertificate(
-    cert.profile,
-    validity(ctx, cert.validityMs, issuer.certificate),
+    first.profile,
+    validity(ctx, first.validityMs, issuer.certificate),
     privateKey,
     issuer,
   );
-  await writeCertAndKey(ctx, cert, certificate, privateKey);
+  const keyPem = privateKeyToPem(privateKey);
+  await settleAll(certs.map((cert) => writeCertAndKey(ctx, cert, certificate.pem, keyPem)));
 }
 
-async function issueKubeconfig(
+async function writeKubeconfig(
   ctx: Context,
   kubeconfig: ResolvedKubeconfig,
-  issuer: Issuer,
-  key: Promise<KeyObject>,
+  caPem: string,
+  certPem: string,
+  keyPem: string,
 ): Promise<void> {
-  const privateKey = await key;
-  const certificate = await signCertificate(
-    kubeconfig.profile,
-    validity(ctx, kubeconfig.validityMs, issuer.certificate),
-    privateKey,
-    issuer,
-  );
   const config = buildKubeconfig({
     clusterName: kubeconfig.clusterName,
     server: kubeconfig.server,
-    caPem: issuer.certificate.pem,
+    caPem,
     userName: kubeconfig.profile.commonName,
-    certPem: certificate.pem,
-    keyPem: privateKeyToPem(privateKey),
+    certPem,
+    keyPem,
   });
-  const file = join(ctx.clusterDir, kubeconfig.file);
-  await ensurePrivateDir(dirname(file));
-  await writeFileAtomic(file, serializeKubeconfig(config), KUBECONFIG_MODE);
+  await ctx.writer.write(join(ctx.clusterDir, kubeconfig.file), serializeKubeconfig(config), KUBECONFIG_MODE);
+}
+
+/** Signs one client certificate for `kubeconfigs` and writes each file with its own server. */
+async function issueKubeconfigs(
+  ctx: Context,
+  kubeconfigs: readonly ResolvedKubeconfig[],
+  issuer: Issuer,
+  key: Promise<KeyObject>,
+): Promise<void> {
+  const first = kubeconfigs[0];
+  if (!first) return;
+  const privateKey = await key;
+  const certificate = await signCertificate(
+    first.profile,
+    validity(ctx, first.validityMs, issuer.certificate),
+    privateKey,
+    issuer,
+  );
+  const keyPem = privateKeyToPem(privateKey);
+  await settleAll(
+    kubeconfigs.map((k) => writeKubeconfig(ctx, k, issuer.certificate.pem, certificate.pem, keyPem)),
+  );
 }
 
 async function writeServiceAccount(ctx: Context, key: KeyObject, withPrivate: boolean): Promise<void> {
-  await ensurePrivateDir(join(ctx.clusterDir, "pki"));
-  if (withPrivate) await writeFileAtomic(join(ctx.clusterDir, SA_KEY), privateKeyToPem(key), KEY_MODE);
-  await writeFileAtomic(join(ctx.clusterDir, SA_PUB), publicKeyToPem(key), KEY_MODE);
+  if (withPrivate) await ctx.writer.write(join(ctx.clusterDir, SA_KEY), privateKeyToPem(key), KEY_MODE);
+  await ctx.writer.write(join(ctx.clusterDir, SA_PUB), publicKeyToPem(key), KEY_MODE);
 }
 
 /**
@@ -559,8 +691,10 @@ export async function ensurePki(
       .map(([name]) => [name, generatePrivateKey(algorithm)]),
   );
   const saKey = plan.sa === "create" ? generatePrivateKey(algorithm) : undefined;
-  const leafKeys = plan.leaves.map(() => generatePrivateKey(algorithm));
-  const kubeconfigKeys = plan.kubeconfigs.map(() => generatePrivateKey(algorithm));
+  const leafKeys = plan.leaves.map((job) => (job.copyOf ? undefined : generatePrivateKey(algorithm)));
+  const kubeconfigKeys = plan.kubeconfigs.map((job) =>
+    job.copyOf ? undefined : generatePrivateKey(algorithm),
+  );
 
   const issuers = new Map<CaName, Promise<Issuer>>();
   for (const [name, state] of plan.cas) {
@@ -575,28 +709,46 @@ export async function ensurePki(
           validity(ctx, state.cert.validityMs),
           privateKey,
         );
-        await writeCertAndKey(ctx, state.cert, certificate, privateKey);
+        await writeCertAndKey(ctx, state.cert, certificate.pem, privateKeyToPem(privateKey));
         created.push(state.cert.id);
         return { certificate, key: privateKey };
       }),
     );
   }
   const work: Promise<void>[] = [...issuers.values()].map((issuer) => issuer.then(() => undefined));
-  plan.leaves.forEach((cert, index) => {
-    const issuer = issuers.get(cert.spec.ca as CaName);
+  const done = (ids: string[]) => () => void created.push(...ids);
+  plan.leaves.forEach((job, index) => {
+    const ids = job.items.map((cert) => cert.id);
+    const copy = job.copyOf;
+    if (copy) {
+      work.push(
+        settleAll(job.items.map((cert) => writeCertAndKey(ctx, cert, copy.certPem, copy.keyPem))).then(
+          done(ids),
+        ),
+      );
+      return;
+    }
+    const issuer = issuers.get(job.items[0]?.spec.ca as CaName);
     const key = leafKeys[index];
     if (!issuer || !key) return;
-    work.push(issuer.then((ca) => issueLeaf(ctx, cert, ca, key)).then(() => void created.push(cert.id)));
+    work.push(issuer.then((ca) => issueLeaves(ctx, job.items, ca, key)).then(done(ids)));
   });
-  plan.kubeconfigs.forEach((kubeconfig, index) => {
+  plan.kubeconfigs.forEach((job, index) => {
+    const ids = job.items.map((k) => k.id);
+    const copy = job.copyOf;
+    const caPem = plan.caPem;
+    if (copy && caPem !== undefined) {
+      work.push(
+        settleAll(job.items.map((k) => writeKubeconfig(ctx, k, caPem, copy.certPem, copy.keyPem))).then(
+          done(ids),
+        ),
+      );
+      return;
+    }
     const issuer = issuers.get("ca");
     const key = kubeconfigKeys[index];
     if (!issuer || !key) return;
-    work.push(
-      issuer
-        .then((ca) => issueKubeconfig(ctx, kubeconfig, ca, key))
-        .then(() => void created.push(kubeconfig.id)),
-    );
+    work.push(issuer.then((ca) => issueKubeconfigs(ctx, job.items, ca, key)).then(done(ids)));
   });
   if (plan.sa !== "present") {
     const key = saKey ?? readServiceAccountKey(ctx);
@@ -604,7 +756,11 @@ export async function ensurePki(
       key.then((k) => writeServiceAccount(ctx, k, plan.sa === "create")).then(() => void created.push("sa")),
     );
   }
-  await settleAll(work);
+  try {
+    await settleAll(work);
+  } finally {
+    await ctx.writer.flush();
+  }
   return { created: order(created, ctx), reused: order(plan.reused, ctx) };
 }
 
@@ -679,9 +835,13 @@ export async function renew(
     const unknown = nodes.filter((n) => !known.includes(n));
     if (unknown.length > 0) throw new UsageError(`not a control-plane host: ${unknown.join(", ")}`);
   }
-  const wanted = (item: { spec: { name: string }; node: string | undefined }, inRenewAll: boolean) =>
+  // A shared identity is renewed on every node whatever `nodes` says: its copies must stay one.
+  const wanted = (
+    item: { spec: { name: string; shared: boolean }; node: string | undefined },
+    inRenewAll: boolean,
+  ) =>
     (name === "all" ? inRenewAll : item.spec.name === name) &&
-    (!item.node || !nodes || nodes.includes(item.node));
+    (!item.node || item.spec.shared || !nodes || nodes.includes(item.node));
   const leaves = resolveCerts(ctx.inputs).filter((c) => c.spec.ca !== undefined && wanted(c, true));
   const kubeconfigs = resolveKubeconfigs(ctx.inputs).filter((k) => wanted(k, k.spec.inRenewAll));
 
@@ -697,23 +857,43 @@ export async function renew(
   }
   if (problems.length > 0) throw new PkiError(clusterDir, problems);
 
-  const work: Promise<string>[] = [
-    ...leaves.map((cert) =>
-      issueLeaf(
+  // One key and one certificate per identity: a shared one is written to every node at once.
+  const work: Promise<string[]>[] = [
+    ...identities(leaves).map((certs) =>
+      issueLeaves(
         ctx,
-        cert,
-        issuers.get(cert.spec.ca as CaName) as Issuer,
+        certs,
+        issuers.get(certs[0]?.spec.ca as CaName) as Issuer,
         generatePrivateKey(ctx.inputs.algorithm),
-      ).then(() => cert.id),
+      ).then(() => certs.map((c) => c.id)),
     ),
-    ...kubeconfigs.map((k) =>
-      issueKubeconfig(ctx, k, issuers.get("ca") as Issuer, generatePrivateKey(ctx.inputs.algorithm)).then(
-        () => k.id,
-      ),
+    ...identities(kubeconfigs).map((group) =>
+      issueKubeconfigs(
+        ctx,
+        group,
+        issuers.get("ca") as Issuer,
+        generatePrivateKey(ctx.inputs.algorithm),
+      ).then(() => group.map((k) => k.id)),
     ),
   ];
-  await settleAll(work);
-  return { renewed: order(await Promise.all(work), ctx) };
+  try {
+    await settleAll(work);
+  } finally {
+    await ctx.writer.flush();
+  }
+  return { renewed: order((await Promise.all(work)).flat(), ctx) };
+}
+
+/** Items grouped by identity: every node's copy of a shared one together, the others alone. */
+function identities<T extends { id: string; spec: { name: string; shared: boolean } }>(
+  items: readonly T[],
+): T[][] {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const key = item.spec.shared ? `shared:${item.spec.name}` : item.id;
+    groups.set(key, [...(groups.get(key) ?? []), item]);
+  }
+  return [...groups.values()];
 }
 
 /** A CA's certificate and key from the store, for signing; problems when it cannot sign. */
