@@ -2,21 +2,18 @@
 // problems show) against three real lab hosts (h1 control plane, h2 and h3 workers). Every case
 // reads the `--output json` events and checks exit codes and the named checks' status per host.
 // Faults are injected over plain ssh as root and restored after each test.
-import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, relative } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join, relative } from "node:path";
 import yaml from "js-yaml";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { $ } from "zx";
 import { labClusterFile } from "../cli/lab-command.js";
 import { dumpYaml } from "../config/export.js";
 import { type Lab, type LabOptions, labDown, labUp } from "../lab/testhosts.js";
+import { ensureBuilt, kubeforgeCli } from "./support/cli.js";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
-const BIN = join(ROOT, "bin", "kubeforge.js");
 const LAB: LabOptions = { bridge: "kfbrp0", subnet: "198.18.10", log: (line) => console.error(line) };
 const UNREACHABLE = "198.18.10.99";
 const sh = $({ quiet: true, nothrow: true });
@@ -39,26 +36,6 @@ function theLab(): Lab {
 // ---------------------------------------------------------------------------------------------
 // The built CLI as a separate process
 
-/** Builds dist/ when a source file is newer than its output (`npm test` has built already). */
-async function ensureBuilt(): Promise<void> {
-  const stale = (dir: string): boolean =>
-    readdirSync(join(ROOT, dir), { withFileTypes: true }).some((entry) => {
-      const path = join(dir, entry.name);
-      if (entry.isDirectory()) return stale(path);
-      if (!entry.name.endsWith(".ts") || entry.name.endsWith(".d.ts")) return false;
-      const out = join(ROOT, "dist", path.replace(/\.ts$/, ".js"));
-      try {
-        return statSync(out).mtimeMs < statSync(join(ROOT, path)).mtimeMs;
-      } catch {
-        return true;
-      }
-    });
-  const dirs = ["cli", "config", "workflow", "ui", "hosts", "facts", "preflight", "lab", "phases"];
-  if (!dirs.some((dir) => stale(dir))) return;
-  const build = await $({ quiet: true, nothrow: true, cwd: ROOT })`npm run build`;
-  if (build.exitCode !== 0) throw new Error(`npm run build failed:\n${build.stdout}${build.stderr}`);
-}
-
 interface RunEvent {
   v: number;
   type: string;
@@ -79,41 +56,21 @@ interface CliRun {
 }
 
 /** `node bin/kubeforge.js args…` with a clean environment (no ssh-agent) and no terminal. */
-function cli(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
-  const started = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: work,
-      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: join(work, "home"), ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on("data", (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    child.once("error", reject);
-    child.once("close", (code) => {
-      const ms = performance.now() - started;
-      const json = args.includes("json");
-      try {
-        // In JSON mode stdout holds nothing but versioned events.
-        const events = json
-          ? stdout
-              .split("\n")
-              .filter(Boolean)
-              .map((line) => JSON.parse(line) as RunEvent)
-          : [];
-        for (const event of events) if (event.v !== 1) throw new Error(`event version ${event.v}`);
-        resolve({ code, stdout, stderr, events, ms });
-      } catch (error) {
-        reject(new Error(`stdout is not JSON lines (${String(error)}):\n${stdout}\nstderr:\n${stderr}`));
-      }
-    });
-  });
+async function cli(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
+  const run = await kubeforgeCli(args, { cwd: work, env });
+  try {
+    // In JSON mode stdout holds nothing but versioned events.
+    const events = args.includes("json")
+      ? run.stdout
+          .split("\n")
+          .filter(Boolean)
+          .map((line) => JSON.parse(line) as RunEvent)
+      : [];
+    for (const event of events) if (event.v !== 1) throw new Error(`event version ${event.v}`);
+    return { ...run, events };
+  } catch (error) {
+    throw new Error(`stdout is not JSON lines (${String(error)}):\n${run.stdout}\nstderr:\n${run.stderr}`);
+  }
 }
 
 /** `kubeforge -o json --state-dir … preflight -f FILE flags…`. */

@@ -46,7 +46,7 @@ describe("SAN rules", () => {
     const base = clusterFile({ certSANs: ["cp1", "198.18.0.11", "z.example.com", "'*.apps.example.com'"] });
     const first = base.spec.hosts[0];
     if (!first) throw new Error("no host");
-    const cluster = { ...base, spec: { ...base.spec, hosts: [{ ...first, privateAddress: "10.20.0.5" }] } };
+    const cluster = { ...base, spec: { ...base.spec, hosts: [{ ...first, privateAddress: "198.18.20.5" }] } };
     const apiserver = byId(cluster).get("cp1/apiserver")?.profile;
     expect(apiserver?.dnsNames).toEqual([
       "*.apps.example.com",
@@ -58,9 +58,9 @@ describe("SAN rules", () => {
       "kubernetes.default.svc.cluster.local",
       "z.example.com",
     ]);
-    expect(apiserver?.ipAddresses).toEqual(["198.19.128.1", "10.20.0.5", "198.18.0.11"]);
+    expect(apiserver?.ipAddresses).toEqual(["198.19.128.1", "198.18.20.5", "198.18.0.11"]);
     expect(byId(cluster).get("cp1/etcd-peer")?.profile.ipAddresses).toEqual([
-      "10.20.0.5",
+      "198.18.20.5",
       "127.0.0.1",
       "::1",
     ]);

@@ -197,7 +197,7 @@ describe("reading certificates", () => {
         ...["-subj", "/O=Example Corp/O=Équipe/CN=Example Kubernetes CA"],
         ...["-addext", "keyUsage=critical,digitalSignature,keyCertSign,cRLSign"],
         ...["-addext", "extendedKeyUsage=serverAuth,codeSigning"],
-        ...["-addext", "subjectAltName=DNS:ca.example.com,IP:10.0.0.1,IP:2001:db8::7,email:a@example.com"],
+        ...["-addext", "subjectAltName=DNS:ca.example.com,IP:198.18.250.1,IP:2001:db8::7,email:a@example.com"],
       );
       const pem = readFileSync(join(dir, "ca.crt"), "utf8");
       const read = parseCertificate(pem);
@@ -215,7 +215,7 @@ describe("reading certificates", () => {
         spkiDer: read.spkiDer,
       }).toEqual(peculiarFields(pem));
       expect(read.organizations).toEqual(["Example Corp", "Équipe"]);
-      expect(read.ipAddresses).toEqual(["10.0.0.1", "2001:db8::7"]);
+      expect(read.ipAddresses).toEqual(["198.18.250.1", "2001:db8::7"]);
       expect(read.keyUsages).toEqual(["digitalSignature", "keyCertSign"]);
       expect(read.extKeyUsages).toEqual(["serverAuth"]);
       expect(read.otherUsages).toEqual(["keyUsage:0x40", "1.3.6.1.5.5.7.3.3"]);
