@@ -197,7 +197,10 @@ describe("reading certificates", () => {
         ...["-subj", "/O=Example Corp/O=Équipe/CN=Example Kubernetes CA"],
         ...["-addext", "keyUsage=critical,digitalSignature,keyCertSign,cRLSign"],
         ...["-addext", "extendedKeyUsage=serverAuth,codeSigning"],
-        ...["-addext", "subjectAltName=DNS:ca.example.com,IP:198.18.250.1,IP:2001:db8::7,email:a@example.com"],
+        ...[
+          "-addext",
+          "subjectAltName=DNS:ca.example.com,IP:198.18.250.1,IP:2001:db8::7,email:a@example.com",
+        ],
       );
       const pem = readFileSync(join(dir, "ca.crt"), "utf8");
       const read = parseCertificate(pem);
