@@ -7,11 +7,9 @@
 // - reuse: the same file again changes nothing; changed certSANs are refused with exit 2 and no file
 //   in the store changes.
 //
-// Where the PKI comes from is one line (PKI below): kubeforge's generator through the built CLI
-// ("kubeforge"), or the openssl stand-in used while the generator was being written ("openssl");
-// "kubeforge-lib" calls the generator's library from dist/ (before the CLI commands exist). The
-// describe name says which one ran. Needs etcd-server, etcd-client, openssl and a kubectl
-// (KUBEFORGE_TEST_KUBECTL, default `kubectl` on PATH; Debian's kubernetes-client is v1.20).
+// The PKI comes from kubeforge's generator through the built CLI. Needs etcd-server, etcd-client,
+// openssl and a kubectl (KUBEFORGE_TEST_KUBECTL, default `kubectl` on PATH; CI unpacks Debian's
+// kubernetes-client, v1.20).
 
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:https";
@@ -24,8 +22,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { $ } from "zx";
 import { type Lab, type LabOptions, labDown, labUp } from "../lab/testhosts.js";
 import { type ProcessRun, run } from "./support/cli.js";
-import { opensslCert } from "./support/openssl-pki.js";
-import { type PkiSource, pkiSource } from "./support/pki-source.js";
+import { opensslCert } from "./support/openssl.js";
+import { kubeforgePki, type PkiSource } from "./support/pki-source.js";
 import {
   fingerprint,
   parseKubeconfig,
@@ -34,10 +32,7 @@ import {
   withClientCredentials,
 } from "./support/store.js";
 
-// ↓ The one line that picks the generator under test: "kubeforge" (the built CLI), or "openssl" (the
-//   stand-in the proofs were first developed against). KUBEFORGE_TEST_PKI=kubeforge|kubeforge-lib|openssl
-//   overrides it for one run.
-const PKI: PkiSource = pkiSource("kubeforge");
+const PKI: PkiSource = kubeforgePki;
 
 const LAB: LabOptions = { bridge: "kfbre0", subnet: "198.18.12", log: (line) => console.error(line) };
 const HOSTS = ["h1", "h2", "h3"] as const;
