@@ -611,15 +611,25 @@ async function issueLeaves(
 ): Promise<void> {
   const first = certs[0];
   if (!first) return;
+  const signed = await signOnce(ctx, first, issuer, key);
+  await settleAll(certs.map((cert) => writeCertAndKey(ctx, cert, signed.certPem, signed.keyPem)));
+}
+
+/** One certificate for a profile, whatever number of files it is then written to. */
+async function signOnce(
+  ctx: Context,
+  spec: { profile: ResolvedCert["profile"]; validityMs: number },
+  issuer: Issuer,
+  key: Promise<KeyObject>,
+): Promise<{ certPem: string; keyPem: string }> {
   const privateKey = await key;
   const certificate = await signCertificate(
-    first.profile,
-    validity(ctx, first.validityMs, issuer.certificate),
+    spec.profile,
+    validity(ctx, spec.validityMs, issuer.certificate),
     privateKey,
     issuer,
   );
-  const keyPem = privateKeyToPem(privateKey);
-  await settleAll(certs.map((cert) => writeCertAndKey(ctx, cert, certificate.pem, keyPem)));
+  return { certPem: certificate.pem, keyPem: privateKeyToPem(privateKey) };
 }
 
 async function writeKubeconfig(
@@ -649,16 +659,9 @@ async function issueKubeconfigs(
 ): Promise<void> {
   const first = kubeconfigs[0];
   if (!first) return;
-  const privateKey = await key;
-  const certificate = await signCertificate(
-    first.profile,
-    validity(ctx, first.validityMs, issuer.certificate),
-    privateKey,
-    issuer,
-  );
-  const keyPem = privateKeyToPem(privateKey);
+  const signed = await signOnce(ctx, first, issuer, key);
   await settleAll(
-    kubeconfigs.map((k) => writeKubeconfig(ctx, k, issuer.certificate.pem, certificate.pem, keyPem)),
+    kubeconfigs.map((k) => writeKubeconfig(ctx, k, issuer.certificate.pem, signed.certPem, signed.keyPem)),
   );
 }
 
