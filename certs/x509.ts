@@ -235,7 +235,7 @@ function describe(der: Buffer, pem: string, publicKey: KeyObject): Certificate {
   };
 }
 
-/** IPs as `::1` and `10.0.0.1`, so texts compare equal when the addresses do. */
+/** IPs as `::1` and `198.18.0.1`, so texts compare equal when the addresses do. */
 export function canonicalIp(text: string): string {
   const ip = parseIp(text);
   if (!ip) return text;

@@ -181,14 +181,14 @@ describe("recording a new key (TOFU)", () => {
     const file = join(dir, "tofu-plain");
     writeFileSync(file, `cp1.example ${keys.ed25519.line}`); // no trailing newline
     const knownHosts = await KnownHosts.load([file]);
-    const entry = await knownHosts.add(knownHostsName("10.9.9.9", 2200), keys.rsa.blob);
+    const entry = await knownHosts.add(knownHostsName("198.18.209.9", 2200), keys.rsa.blob);
     expect(entry.line).toBe(2);
-    expect(oracleLines(file, "[10.9.9.9]:2200")).toEqual([2]);
+    expect(oracleLines(file, "[198.18.209.9]:2200")).toEqual([2]);
     expect(oracleLines(file, "cp1.example")).toEqual([1]);
     expect(readFileSync(file, "utf8")).toBe(
-      `cp1.example ${keys.ed25519.line}\n[10.9.9.9]:2200 ${keys.rsa.line}\n`,
+      `cp1.example ${keys.ed25519.line}\n[198.18.209.9]:2200 ${keys.rsa.line}\n`,
     );
-    expect(knownHosts.check("[10.9.9.9]:2200", keys.rsa.blob).status).toBe("known");
+    expect(knownHosts.check("[198.18.209.9]:2200", keys.rsa.blob).status).toBe("known");
   });
 
   it("hashes the name when the file already uses hashed names", async () => {
@@ -196,10 +196,10 @@ describe("recording a new key (TOFU)", () => {
     writeFileSync(file, `cp1.example ${keys.ed25519.line}\n`);
     keygen("-H", "-f", file);
     const knownHosts = await KnownHosts.load([file]);
-    await knownHosts.add(knownHostsName("10.9.9.8", 22), keys.ecdsa.blob);
+    await knownHosts.add(knownHostsName("198.18.209.8", 22), keys.ecdsa.blob);
     const last = readFileSync(file, "utf8").trimEnd().split("\n").at(-1);
     expect(last).toMatch(/^\|1\|[^|]+\|[^ ]+ ecdsa-sha2-nistp256 /);
-    expect(oracleLines(file, "10.9.9.8")).toEqual([2]);
+    expect(oracleLines(file, "198.18.209.8")).toEqual([2]);
   });
 
   it("creates a missing file", async () => {
