@@ -580,7 +580,11 @@ async function startApiserverStandIn(options: {
     },
     (request, response) => {
       const socket = request.socket as TLSSocket;
-      if (!socket.authorized) throw new Error("the stand-in served a client it should have refused");
+      // Recorded in "secureConnection"; a request already buffered with the handshake can still arrive.
+      if (!socket.authorized) {
+        socket.destroy();
+        return;
+      }
       const peer = socket.getPeerCertificate();
       const o = peer.subject?.O;
       const client = {
@@ -608,7 +612,8 @@ async function startApiserverStandIn(options: {
   server.on("tlsClientError", (error) => tlsErrors.push(String(error)));
   // As kube-apiserver (Go's VerifyClientCertIfGiven): a client cert that does not chain to the client
   // CA ends the connection before any request; recorded here with the reason, to prove why.
-  server.on("secureConnection", (socket: TLSSocket) => {
+  // Prepended so it runs before the HTTP parser is attached to the socket.
+  server.prependListener("secureConnection", (socket: TLSSocket) => {
     if (socket.authorized) return;
     const peer = socket.getPeerCertificate();
     refused.push({ cn: String(peer.subject?.CN ?? ""), reason: String(socket.authorizationError) });
