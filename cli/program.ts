@@ -57,6 +57,16 @@ const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import("./certs-command.js")).addKubeconfigCommands,
   },
   {
+    name: "bundle",
+    summary: "Offline bundles: binaries, images and OS packages in one verified file",
+    load: async () => (await import("./bundle-command.js")).addBundleCommands,
+  },
+  {
+    name: "images",
+    summary: "The container images a cluster runs, as kubeadm of its version names them",
+    load: async () => (await import("./images-command.js")).addImagesCommands,
+  },
+  {
     name: "lab",
     summary: "Local test hosts (systemd-nspawn, real sshd and systemd) with a ready cluster file; needs root",
     load: async () => (await import("./lab-command.js")).addLabCommands,

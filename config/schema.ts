@@ -232,11 +232,13 @@ const Kubernetes = Type.Object(
           "Stable `host[:port]` for the API server. Default: the name `<metadata.name>-api`, written to every node's /etc/hosts and pointing at the first control plane, so more control planes can join later without re-signing certificates.",
       }),
     ),
-    imageRepository: Type.String({
-      minLength: 1,
-      default: "registry.k8s.io",
-      description: "Registry of the control-plane images (it also serves the images once on k8s.gcr.io).",
-    }),
+    imageRepository: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          "Registry (and path) of every image: control plane, kube-proxy, pause, etcd and CoreDNS. Default: kubeadm's for the version, `k8s.gcr.io` for v1.21 and `registry.k8s.io` later (which also serves the old images).",
+      }),
+    ),
     networking: object(
       {
         podSubnet: Type.String({
@@ -277,6 +279,12 @@ const Kubernetes = Type.Object(
               default: "/var/lib/etcd",
               description: "etcd data directory.",
             }),
+            imageRepository: Type.Optional(
+              Type.String({
+                minLength: 1,
+                description: "Registry of the etcd image. Default: `spec.kubernetes.imageRepository`.",
+              }),
+            ),
             imageTag: Type.Optional(
               Type.String({
                 minLength: 1,
@@ -355,6 +363,13 @@ const Addons = object(
     coreDNS: object(
       {
         enabled: Type.Boolean({ default: true, description: "Deploy CoreDNS." }),
+        imageRepository: Type.Optional(
+          Type.String({
+            minLength: 1,
+            description:
+              "Registry of the CoreDNS image, `<imageRepository>/coredns:<tag>`. Default: `spec.kubernetes.imageRepository`; kubeadm's default registry holds it as `coredns/coredns`.",
+          }),
+        ),
         imageTag: Type.Optional(
           Type.String({
             minLength: 1,

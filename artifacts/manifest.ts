@@ -1,0 +1,118 @@
+// The bundle's manifest (the first member, `manifest.json`): what the bundle holds, with a sha256 per
+// file, so a bundle is checked before any host is touched. Also the error every bundle problem
+// becomes: bad input, exit 2, naming the bundle, the member and the fix.
+import { ConfigError, type ConfigIssue } from "../workflow/errors.js";
+
+export const MANIFEST_MEMBER = "manifest.json";
+export const BUNDLE_API_VERSION = "kubeforge.dev/v1alpha1";
+
+export type BundleFileKind = "binary" | "cni" | "image" | "package" | "manifest";
+
+export interface BundleFile {
+  /** Member path in the bundle, e.g. `bin/linux-amd64/kubelet`. */
+  path: string;
+  size: number;
+  sha256: string;
+  kind: BundleFileKind;
+  /** `linux-amd64`, for binary and cni. */
+  platform?: string;
+  /** `debian-12-amd64`, for package. */
+  distro?: string;
+  /** Full image refs the archive holds, for image. */
+  images?: string[];
+  package?: { name: string; version: string; arch: string };
+}
+
+export interface BundleManifest {
+  apiVersion: typeof BUNDLE_API_VERSION;
+  kind: "Bundle";
+  kubernetesVersion: string;
+  /** ISO 8601. */
+  created: string;
+  files: BundleFile[];
+}
+
+/** One thing wrong with a bundle or its source directory, and how to fix it. */
+export interface BundleProblem {
+  /** The member or source path it is about; empty for the bundle as a whole. */
+  member: string;
+  problem: string;
+  fix?: string;
+}
+
+/** A bundle (or the directory it is made from) cannot be used. Bad input: exit 2, nothing touched. */
+export class BundleError extends ConfigError {
+  override name = "BundleError";
+  constructor(
+    readonly bundle: string,
+    readonly problems: readonly BundleProblem[],
+    options?: ErrorOptions,
+  ) {
+    const issues: ConfigIssue[] = problems.map((p) => ({
+      file: bundle,
+      line: undefined,
+      path: p.member,
+      message: p.fix ? `${p.problem}; ${p.fix}` : p.problem,
+    }));
+    super(issues, options);
+    const lines = problems.map(
+      (p) => `- ${p.member ? `${p.member}: ` : ""}${p.problem}${p.fix ? `\n  fix: ${p.fix}` : ""}`,
+    );
+    const noun = problems.length === 1 ? "problem" : "problems";
+    this.message = `${problems.length} ${noun} with ${bundle}:\n${lines.join("\n")}`;
+  }
+}
+
+const RECREATE = "re-create it with `kubeforge bundle create`";
+
+const isString = (value: unknown): value is string => typeof value === "string";
+const isStringArray = (value: unknown): value is string[] => Array.isArray(value) && value.every(isString);
+
+/** The problem with one manifest entry, or undefined when it is well-formed. */
+function entryProblem(entry: unknown): string | undefined {
+  if (entry === null || typeof entry !== "object") return "is not an object";
+  const file = entry as Record<string, unknown>;
+  if (!isString(file.path) || file.path === "") return "has no path";
+  if (!Number.isSafeInteger(file.size) || (file.size as number) < 0) return "has no valid size";
+  if (!isString(file.sha256) || !/^[0-9a-f]{64}$/.test(file.sha256)) return "has no valid sha256";
+  if (!["binary", "cni", "image", "package", "manifest"].includes(file.kind as string))
+    return "has no valid kind";
+  if (file.kind === "image" && !isStringArray(file.images)) return "is an image without image names";
+  if ((file.kind === "binary" || file.kind === "cni") && !isString(file.platform)) return "has no platform";
+  if (file.kind === "package") {
+    const pkg = file.package as Record<string, unknown> | undefined;
+    if (!isString(file.distro) || !pkg || ![pkg.name, pkg.version, pkg.arch].every(isString)) {
+      return "is a package without distro, name, version and arch";
+    }
+  }
+  return undefined;
+}
+
+/** Parses and checks `manifest.json`; anything malformed is a BundleError naming the bundle. */
+export function parseManifest(text: string, bundle: string): BundleManifest {
+  const fail = (problem: string): never => {
+    throw new BundleError(bundle, [{ member: MANIFEST_MEMBER, problem, fix: RECREATE }]);
+  };
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    return fail(`is not JSON (${(error as Error).message})`);
+  }
+  const manifest = value as Partial<BundleManifest> | null;
+  if (manifest?.apiVersion !== BUNDLE_API_VERSION || manifest.kind !== "Bundle") {
+    return fail(`is not a kubeforge bundle manifest (apiVersion ${BUNDLE_API_VERSION}, kind Bundle)`);
+  }
+  if (
+    !isString(manifest.kubernetesVersion) ||
+    !isString(manifest.created) ||
+    !Array.isArray(manifest.files)
+  ) {
+    return fail("lacks kubernetesVersion, created or files");
+  }
+  manifest.files.forEach((entry, index) => {
+    const problem = entryProblem(entry);
+    if (problem) fail(`files[${index}] ${problem}`);
+  });
+  return manifest as BundleManifest;
+}
