@@ -6,7 +6,7 @@ import { createReadStream } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { InterruptedError } from "../workflow/errors.js";
 
-export const BLOCK = 512;
+const BLOCK = 512;
 const NAME_FIELD = 100;
 const PREFIX_FIELD = 155;
 /** Largest size the 11 octal digits of a classic header hold; beyond it GNU's base-256 form is used. */

@@ -15,7 +15,7 @@ import type { CliContext } from "./program.js";
 const PLATFORM = /^linux-[a-z0-9_]+$/;
 const DISTRO = /^[a-z][a-z0-9]*-[0-9][0-9.]*-([a-z0-9_]+)$/;
 
-export function formatSize(bytes: number): string {
+function formatSize(bytes: number): string {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
   let value = bytes;
   let unit = 0;
