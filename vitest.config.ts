@@ -9,7 +9,9 @@ export default defineConfig({
       {
         test: {
           name: "unit",
-          include: ["{cli,config,workflow,ui,hosts,facts,preflight,lab,phases,templates,certs}/**/*.test.ts"],
+          include: [
+            "{cli,config,workflow,ui,hosts,facts,preflight,lab,phases,templates,certs,node,artifacts}/**/*.test.ts",
+          ],
           clearMocks: true,
           restoreMocks: true,
         },

@@ -4,8 +4,8 @@ import { join } from "node:path";
 import { text } from "node:stream/consumers";
 import { describe, expect, it } from "vitest";
 import { testDir } from "../cli/testing.js";
+import { BundleError } from "../workflow/errors.js";
 import { createBundle, openBundle } from "./bundle.js";
-import { BundleError } from "./manifest.js";
 import { readTarIndex } from "./tar.js";
 import { CLUSTER_IMAGES, VERSION, writeBundleDir } from "./testing.js";
 

@@ -7,14 +7,12 @@ import { mkdir, open, readFile, rename, rm, stat, writeFile } from "node:fs/prom
 import { basename, dirname, join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { InterruptedError } from "../workflow/errors.js";
+import { BundleError, type BundleProblem, InterruptedError } from "../workflow/errors.js";
 import { planBundle } from "./layout.js";
 import {
   BUNDLE_API_VERSION,
-  BundleError,
   type BundleFile,
   type BundleManifest,
-  type BundleProblem,
   MANIFEST_MEMBER,
   parseManifest,
 } from "./manifest.js";

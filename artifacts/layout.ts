@@ -11,8 +11,8 @@
 import { open, readdir, readFile, stat } from "node:fs/promises";
 import { join, posix, relative, sep } from "node:path";
 import { describeSupportedVersions, parseSupportedVersion } from "../config/versions.js";
-import type { BundleFile, BundleProblem } from "./manifest.js";
-import { BundleError } from "./manifest.js";
+import { BundleError, type BundleProblem } from "../workflow/errors.js";
+import type { BundleFile } from "./manifest.js";
 import { readMember, readTarIndex, TarFormatError } from "./tar.js";
 
 export const VERSION_FILE = "kubernetes-version";

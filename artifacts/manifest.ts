@@ -1,7 +1,7 @@
 // The bundle's manifest (the first member, `manifest.json`): what the bundle holds, with a sha256 per
 // file, so a bundle is checked before any host is touched. Also the error every bundle problem
 // becomes: bad input, exit 2, naming the bundle, the member and the fix.
-import { ConfigError, type ConfigIssue } from "../workflow/errors.js";
+import { BundleError } from "../workflow/errors.js";
 
 export const MANIFEST_MEMBER = "manifest.json";
 export const BUNDLE_API_VERSION = "kubeforge.dev/v1alpha1";
@@ -33,36 +33,6 @@ export interface BundleManifest {
 }
 
 /** One thing wrong with a bundle or its source directory, and how to fix it. */
-export interface BundleProblem {
-  /** The member or source path it is about; empty for the bundle as a whole. */
-  member: string;
-  problem: string;
-  fix?: string;
-}
-
-/** A bundle (or the directory it is made from) cannot be used. Bad input: exit 2, nothing touched. */
-export class BundleError extends ConfigError {
-  override name = "BundleError";
-  constructor(
-    readonly bundle: string,
-    readonly problems: readonly BundleProblem[],
-    options?: ErrorOptions,
-  ) {
-    const issues: ConfigIssue[] = problems.map((p) => ({
-      file: bundle,
-      line: undefined,
-      path: p.member,
-      message: p.fix ? `${p.problem}; ${p.fix}` : p.problem,
-    }));
-    super(issues, options);
-    const lines = problems.map(
-      (p) => `- ${p.member ? `${p.member}: ` : ""}${p.problem}${p.fix ? `\n  fix: ${p.fix}` : ""}`,
-    );
-    const noun = problems.length === 1 ? "problem" : "problems";
-    this.message = `${problems.length} ${noun} with ${bundle}:\n${lines.join("\n")}`;
-  }
-}
-
 const RECREATE = "re-create it with `kubeforge bundle create`";
 
 const isString = (value: unknown): value is string => typeof value === "string";

@@ -358,7 +358,6 @@ describe("config print-defaults and schema", () => {
     const printed = yaml.load(run.stdout) as { spec: { kubernetes: Record<string, unknown>; ssh: unknown } };
     expect(printed.spec.kubernetes).toMatchObject({
       clusterName: "kubernetes",
-      imageRepository: "registry.k8s.io",
       networking: { dnsDomain: "cluster.local" },
       apiServer: { bindPort: 6443 },
       etcd: { local: { dataDir: "/var/lib/etcd" } },

@@ -2,6 +2,7 @@
 // usage, 130 interrupted.
 import { CommanderError } from "commander";
 import {
+  BundleError,
   ConfigError,
   causeChain,
   InternalError,
@@ -23,7 +24,15 @@ export function exitCodeFor(error: unknown): number {
   }
   const chain = causeChain(error);
   if (chain.some((e) => e instanceof InterruptedError)) return EXIT_INTERRUPTED;
-  if (chain.some((e) => e instanceof ConfigError || e instanceof PkiError || e instanceof UsageError))
+  if (
+    chain.some(
+      (e) =>
+        e instanceof ConfigError ||
+        e instanceof BundleError ||
+        e instanceof PkiError ||
+        e instanceof UsageError,
+    )
+  )
     return EXIT_USAGE;
   return EXIT_FAILED;
 }

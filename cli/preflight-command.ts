@@ -29,6 +29,14 @@ export function hostOptions(): Option[] {
   ];
 }
 
+/** kubeadm's --ignore-preflight-errors, for every command that runs preflight checks. */
+export function ignorePreflightErrorsOption(): Option {
+  return new Option(
+    "--ignore-preflight-errors <checks>",
+    "checks whose errors become warnings, comma-separated (e.g. NumCPU,Port-6443), or all",
+  ).argParser(parseNames);
+}
+
 function parseNames(text: string): string[] {
   return text
     .split(",")
@@ -84,13 +92,7 @@ export function addPreflightCommand(program: Command, context: CliContext): void
   addWorkflowCommand(program, context, {
     workflow: preflightWorkflow,
     description: "Check that the hosts can become Kubernetes nodes (changes nothing)",
-    options: () => [
-      ...hostOptions(),
-      new Option(
-        "--ignore-preflight-errors <checks>",
-        "checks whose errors become warnings, comma-separated (e.g. NumCPU,Port-6443), or all",
-      ).argParser(parseNames),
-    ],
+    options: () => [...hostOptions(), ignorePreflightErrorsOption()],
     prepare: prepareClusterRun,
     summary: (data) => formatChecks(data.checks),
   });

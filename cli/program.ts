@@ -47,6 +47,12 @@ const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import("./preflight-command.js")).addPreflightCommand,
   },
   {
+    name: "prepare",
+    summary:
+      "Ready the hosts for the kubelet from an offline bundle: OS settings, containerd, binaries, images",
+    load: async () => (await import("./prepare-command.js")).addPrepareCommand,
+  },
+  {
     name: "certs",
     summary: "The cluster's PKI in the local store, as kubeadm lays it out",
     load: async () => (await import("./certs-command.js")).addCertsCommands,
@@ -107,22 +113,18 @@ export function buildProgram(context: CliContext, commands: readonly CommandInst
       "Bootstrap and provision Kubernetes clusters from one workstation over SSH: kubeadm's layout, in parallel, resumable.",
     )
     .version(io.version, "-V, --version")
+    .addOption(outputOption("-o, --output <format>").default("text"))
     .addOption(
-      new Option(
-        "-o, --output <format>",
-        "text, or json: versioned JSON events on stdout, human text on stderr",
-      )
-        .choices(["text", "json"])
-        .default("text"),
-    )
-    .addOption(
-      new Option("--state-dir <dir>", "where kubeforge keeps each cluster's PKI and logs, 0700").default(
+      stateDirOption().default(
         io.env.KUBEFORGE_STATE_DIR ?? join(io.homeDir, ".kubeforge"),
         "$KUBEFORGE_STATE_DIR or ~/.kubeforge",
       ),
     )
-    .hook("preAction", () => {
-      const options = program.opts<{ output: "text" | "json"; stateDir: string }>();
+    // Global options before the command name belong to the program, after it to the command: so a
+    // command may give -o its own meaning (`bundle create -o FILE`), as kubectl's commands do.
+    .enablePositionalOptions()
+    .hook("preAction", (_program, command) => {
+      const options = { ...program.opts<GlobalOptions>(), ...definedOptions(command) };
       context.output = options.output;
       context.stateDir = resolve(io.cwd, options.stateDir);
     })
@@ -134,8 +136,43 @@ export function buildProgram(context: CliContext, commands: readonly CommandInst
     })
     .exitOverride();
   for (const install of commands) install(program, context);
-  for (const command of program.commands) applyExitOverride(command);
+  for (const command of program.commands) {
+    applyExitOverride(command);
+    addGlobalOptions(command);
+  }
   return program;
+}
+
+interface GlobalOptions {
+  output: "text" | "json";
+  stateDir: string;
+}
+
+function outputOption(flags: string): Option {
+  return new Option(flags, "text, or json: versioned JSON events on stdout, human text on stderr").choices([
+    "text",
+    "json",
+  ]);
+}
+
+function stateDirOption(): Option {
+  return new Option("--state-dir <dir>", "where kubeforge keeps each cluster's PKI and logs, 0700");
+}
+
+/** The global options given after the command name (no defaults there: the program's apply). */
+function definedOptions(command: Command): Partial<GlobalOptions> {
+  const { output, stateDir } = command.opts<Partial<GlobalOptions>>();
+  return { ...(output && { output }), ...(stateDir && { stateDir }) };
+}
+
+/** Every command also takes the global options after its name, unless it uses the flag itself. */
+function addGlobalOptions(command: Command): void {
+  const taken = (flag: string) =>
+    command.options.some((option) => option.short === flag || option.long === flag);
+  if (!taken("--output"))
+    command.addOption(outputOption(taken("-o") ? "--output <format>" : "-o, --output <format>"));
+  if (!taken("--state-dir")) command.addOption(stateDirOption());
+  for (const child of command.commands) addGlobalOptions(child);
 }
 
 /** Commander exits by itself unless told otherwise, on every subcommand. */

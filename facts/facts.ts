@@ -53,6 +53,7 @@ const BINARIES = [
   "nsenter",
   "conntrack",
   "socat",
+  "runc",
   "ethtool",
   "systemctl",
   "sha256sum",

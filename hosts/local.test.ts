@@ -1,5 +1,6 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { once } from "node:events";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -191,6 +192,22 @@ describe("files", () => {
     stdin.write("partial content that never ends");
     const script = atomicWriteScript(target, sha256(Buffer.from("x")), {});
     await expect(host().exec(script, { stdin, timeoutMs: 300 })).rejects.toThrow(/timed out/);
+    expect(readFileSync(target, "utf8")).toBe("old");
+    expect(readdirSync(dir)).toEqual(["conf"]);
+  });
+
+  it("removes the temp file when the workstation vanishes mid-write: stdin ends and every output is a broken pipe", async () => {
+    const target = join(dir, "conf");
+    writeFileSync(target, "old");
+    // As sshd leaves a command after kill -9 of kubeforge: input cut short, nobody reading its output.
+    const child = spawn("sh", ["-c", atomicWriteScript(target, sha256(Buffer.from("the whole file")), {})], {
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    child.stdout.destroy();
+    child.stderr.destroy();
+    child.stdin.end("the whole");
+    const [code, signal] = await once(child, "exit");
+    expect({ code, signal }).toEqual({ code: CHECKSUM_MISMATCH_EXIT, signal: null });
     expect(readFileSync(target, "utf8")).toBe("old");
     expect(readdirSync(dir)).toEqual(["conf"]);
   });

@@ -36,9 +36,19 @@ export async function uploadFile(
   // Hash first, then stream: a file larger than memory is never held whole.
   const hash = createHash("sha256");
   await pipeline(createReadStream(localPath), hash);
-  const stdin: Readable = createReadStream(localPath);
+  await writeStreamAtomic(host, remotePath, createReadStream(localPath), hash.digest("hex"), options);
+}
+
+/** Writes a stream whose SHA-256 is known beforehand (a bundle member), atomically. */
+export async function writeStreamAtomic(
+  host: Pick<Host, "exec">,
+  remotePath: string,
+  stdin: Readable,
+  expectedSha256: string,
+  options: WriteFileOptions = {},
+): Promise<void> {
   try {
-    await host.exec(atomicWriteScript(remotePath, hash.digest("hex"), options), {
+    await host.exec(atomicWriteScript(remotePath, expectedSha256, options), {
       ...execOptions(options),
       stdin,
     });
@@ -76,6 +86,9 @@ export function atomicWriteScript(path: string, expectedSha256: string, options:
     `tmp=$(mktemp ${shellQuote(`${dir === "/" ? "" : dir}/.${posix.basename(target)}.kubeforge-XXXXXXXX`)})`,
     `trap 'rm -f "$tmp"' EXIT`,
     `trap 'exit 143' HUP INT TERM`,
+    // When the workstation dies mid-write, the closed connection makes any output a SIGPIPE, which
+    // would end the shell without its EXIT trap and leave the temp file: ignored, writes just fail.
+    `trap '' PIPE`,
     owner ? `chown -- ${shellQuote(owner)} "$tmp"` : "",
     `chmod ${mode} "$tmp"`,
     `cat > "$tmp"`,
@@ -83,7 +96,7 @@ export function atomicWriteScript(path: string, expectedSha256: string, options:
     `sum=$(sha256sum < "$tmp")`,
     `sum=\${sum%% *}`,
     `if [ "$sum" != ${expectedSha256} ]; then`,
-    `  echo "checksum mismatch: expected ${expectedSha256}, received $sum" >&2; exit ${CHECKSUM_MISMATCH_EXIT}`,
+    `  echo "checksum mismatch: expected ${expectedSha256}, received $sum" >&2 || :; exit ${CHECKSUM_MISMATCH_EXIT}`,
     "fi",
     // -T: never move into the target if it happens to be a directory.
     `mv -fT -- "$tmp" ${shellQuote(target)}`,

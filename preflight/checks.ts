@@ -197,11 +197,16 @@ export function runChecks(
   hosts: readonly FactsOf[],
   options: PreflightOptions,
 ): CheckResult[] {
-  const ignored = new Set(options.ignore.map((name) => name.toLowerCase()));
   const perHost = hosts.flatMap((entry) =>
     hostChecks(cluster, entry).map((result) => ({ host: entry.spec.name, ...result })),
   );
-  return [...perHost, ...uniquenessChecks(hosts)].map((result) =>
+  return applyIgnored([...perHost, ...uniquenessChecks(hosts)], options);
+}
+
+/** Errors of checks named in `ignore` (or all, with `all`) become `ignored`. */
+export function applyIgnored(results: readonly CheckResult[], options: PreflightOptions): CheckResult[] {
+  const ignored = new Set(options.ignore.map((name) => name.toLowerCase()));
+  return results.map((result) =>
     result.status === "error" && (ignored.has("all") || ignored.has(result.check.toLowerCase()))
       ? { ...result, status: "ignored" as const }
       : result,

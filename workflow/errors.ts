@@ -60,6 +60,33 @@ export class PkiError extends Error {
   }
 }
 
+/** One reason a bundle cannot be used. */
+export interface BundleProblem {
+  /** What it is about: a member or source path (`bin/linux-amd64/kubelet`), a host (`h2`); empty for the whole bundle. */
+  member: string;
+  problem: string;
+  fix?: string;
+}
+
+/**
+ * Bad input: an offline bundle (or the directory it is made from) that is corrupt, or lacks what the
+ * cluster file and its hosts need. Raised before any host is changed; exit 2.
+ */
+export class BundleError extends Error {
+  override name = "BundleError";
+  constructor(
+    readonly bundle: string,
+    readonly problems: readonly BundleProblem[],
+    options?: ErrorOptions,
+  ) {
+    const lines = problems.map(
+      (p) => `- ${p.member ? `${p.member}: ` : ""}${p.problem}${p.fix ? `\n  fix: ${p.fix}` : ""}`,
+    );
+    const noun = problems.length === 1 ? "problem" : "problems";
+    super(`${problems.length} ${noun} with ${bundle}:\n${lines.join("\n")}`, options);
+  }
+}
+
 /** Bad command-line usage: an unknown phase, a flag value out of range. */
 export class UsageError extends Error {
   override name = "UsageError";

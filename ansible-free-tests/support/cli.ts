@@ -27,6 +27,9 @@ const SOURCE_DIRS = [
   "lab",
   "phases",
   "certs",
+  "node",
+  "templates",
+  "artifacts",
 ];
 
 /** Builds dist/ when a source file is newer than its output (`npm test` has built already). */
