@@ -19,7 +19,7 @@ spec:
 async function created(images = CLUSTER_IMAGES) {
   const cwd = testDir({ "cluster.yaml": CLUSTER });
   writeBundleDir(join(cwd, "from"), { images });
-  const run = await kubeforge(["bundle", "create", "--from-dir", "from", "--out", "k8s.bundle"], { cwd });
+  const run = await kubeforge(["bundle", "create", "--from-dir", "from", "-o", "k8s.bundle"], { cwd });
   return { cwd, run };
 }
 
