@@ -17,4 +17,6 @@ export interface CliIo {
   version: string;
   /** Asks for a secret on the terminal, not echoed; absent without a terminal. */
   promptSecret?: (question: string) => Promise<string>;
+  /** Asks a yes/no question on the terminal (default no); absent without a terminal. */
+  confirm?: (question: string) => Promise<boolean>;
 }

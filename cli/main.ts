@@ -36,6 +36,18 @@ if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-V")) {
     });
     return answer.secret;
   };
+  const confirm = async (question: string): Promise<boolean> => {
+    const { default: enquirer } = await import("enquirer");
+    // On stderr: with `-o json`, stdout holds nothing but events.
+    const answer = await enquirer.prompt<{ yes: boolean }>({
+      type: "confirm",
+      name: "yes",
+      message: question,
+      initial: false,
+      stdout: process.stderr,
+    });
+    return answer.yes;
+  };
   process.exitCode = await runCli(argv, {
     env: process.env,
     cwd: process.cwd(),
@@ -44,6 +56,6 @@ if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-V")) {
     stderr: process.stderr,
     signal: controller.signal,
     version: ownVersion(),
-    ...(process.stdin.isTTY && { promptSecret }),
+    ...(process.stdin.isTTY && { promptSecret, confirm }),
   });
 }

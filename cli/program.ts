@@ -53,6 +53,11 @@ const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import("./prepare-command.js")).addPrepareCommand,
   },
   {
+    name: "reset",
+    summary: "Undo what kubeforge and the kubelet did to the hosts, as kubeadm reset",
+    load: async () => (await import("./reset-command.js")).addResetCommand,
+  },
+  {
     name: "certs",
     summary: "The cluster's PKI in the local store, as kubeadm lays it out",
     load: async () => (await import("./certs-command.js")).addCertsCommands,
