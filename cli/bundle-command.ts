@@ -1,7 +1,7 @@
 // `kubeforge bundle create|inspect|verify`: offline bundles, made from a directory and checked
 // before any host is touched.
 import { stat } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import type { Command } from "commander";
 import { type Bundle, createBundle, openBundle } from "../artifacts/bundle.js";
 import { type BundleTarget, missingFromBundle } from "../artifacts/completeness.js";
@@ -10,7 +10,7 @@ import { loadClusterFile } from "../config/load.js";
 import { BundleError, UsageError } from "../workflow/errors.js";
 import { EVENT_VERSION } from "../workflow/events.js";
 import { FILE_FLAGS, FILE_HELP } from "./config-command.js";
-import type { CliContext } from "./program.js";
+import { bundleCacheDir, type CliContext } from "./program.js";
 
 const PLATFORM = /^linux-[a-z0-9_]+$/;
 const DISTRO = /^[a-z][a-z0-9]*-[0-9][0-9.]*-([a-z0-9_]+)$/;
@@ -98,7 +98,7 @@ export function addBundleCommands(program: Command, context: CliContext): void {
   const json = (type: string, body: object): void => {
     io.stdout.write(`${JSON.stringify({ v: EVENT_VERSION, type, ...body })}\n`);
   };
-  const cacheDir = () => join(context.stateDir, "cache");
+  const cacheDir = () => bundleCacheDir(context);
   const open = (file: string, verify: boolean): Promise<Bundle> =>
     openBundle(resolve(io.cwd, file), { cacheDir: cacheDir(), verify, signal: io.signal });
 

@@ -76,6 +76,7 @@ export async function prepareClusterRun(
     facts: new Map(),
     ignorePreflightErrors: (flags.ignorePreflightErrors as string[] | undefined) ?? [],
     checks: [],
+    nodeChecks: [],
     now: Date.now,
   };
   return {

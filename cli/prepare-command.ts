@@ -1,6 +1,5 @@
 // `kubeforge prepare`: bare hosts → hosts ready for the kubelet, from an offline bundle. The phase
 // list below is the whole workflow; init and join will start with the same phases.
-import { join } from "node:path";
 import { type Command, Option } from "commander";
 import { openBundle } from "../artifacts/bundle.js";
 import type { ClusterHost } from "../hosts/open.js";
@@ -14,7 +13,7 @@ import { formatChanges } from "../ui/lines.js";
 import { BundleError, ConfigError } from "../workflow/errors.js";
 import type { Workflow } from "../workflow/phase.js";
 import { hostOptions, ignorePreflightErrorsOption, prepareClusterRun } from "./preflight-command.js";
-import type { CliContext } from "./program.js";
+import { bundleCacheDir, type CliContext } from "./program.js";
 import { addWorkflowCommand, type PreparedRun, type WorkflowFlags } from "./workflow-command.js";
 
 export const prepareWorkflow: Workflow<PrepareRun, ClusterHost> = {
@@ -40,7 +39,7 @@ async function prepareRun(flags: WorkflowFlags, context: CliContext): Promise<Pr
       ]);
     }
     const bundle = await openBundle(path, {
-      cacheDir: join(context.stateDir, prepared.clusterName, "bundles"),
+      cacheDir: bundleCacheDir(context),
       verify: flags.verify === true,
     });
     if (bundle.manifest.kubernetesVersion !== cluster.spec.kubernetes.version) {
@@ -78,7 +77,12 @@ export function addPrepareCommand(program: Command, context: CliContext): void {
     ],
     prepare: prepareRun,
     summary: (data, changes, dryRun) => {
-      const checks = data.checks.length > 0 ? `${formatChecks(data.checks)}\n\n` : "";
+      // The node checks tell the state prepare left; the host checks only matter when they stopped it.
+      const table =
+        data.nodeChecks.length > 0
+          ? formatChecks(data.nodeChecks, "Node checks passed: the hosts are ready for the kubelet.")
+          : formatChecks(data.checks);
+      const checks = table ? `${table}\n\n` : "";
       return `${checks}${formatChanges(changes, dryRun)}`;
     },
   });

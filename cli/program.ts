@@ -22,6 +22,11 @@ export interface CliContext {
   stateDir: string;
 }
 
+/** Where bundles verified once are remembered (by file identity), shared by every cluster. */
+export function bundleCacheDir(context: CliContext): string {
+  return join(context.stateDir, "cache");
+}
+
 /** Adds one command (or a group) to the program. */
 export type CommandInstaller = (program: Command, context: CliContext) => void;
 

@@ -13,8 +13,10 @@ export interface ClusterRun {
   facts: Map<string, HostFacts>;
   /** kubeadm's --ignore-preflight-errors: check names or `all`. */
   ignorePreflightErrors: readonly string[];
-  /** Filled by the preflight checks. */
+  /** Filled by the host-stage preflight checks. */
   checks: CheckResult[];
+  /** Filled by the node-stage checks (after prepare). */
+  nodeChecks: CheckResult[];
   /** The workstation's clock in ms; injectable for tests. */
   now: () => number;
 }

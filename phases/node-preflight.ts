@@ -27,7 +27,7 @@ export const nodeChecksPhase: HostPhase<ClusterRun, ClusterHost> = {
     const results = nodeChecks(host.name, state, factsOf(data, host.name), target, {
       ignore: data.ignorePreflightErrors,
     });
-    data.checks.push(...results);
+    data.nodeChecks.push(...results);
     for (const result of results) check(result);
     const failures = results.filter((result) => result.status === "error");
     if (failures.length > 0) throw new PreflightError(failures);

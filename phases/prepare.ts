@@ -119,8 +119,9 @@ function sha256Text(text: string): string {
   return sha256(Buffer.from(text));
 }
 
-function megabytes(bytes: number): string {
-  return `${(bytes / 1e6).toFixed(1)} MB`;
+function size(bytes: number): string {
+  if (bytes >= 1e6) return `${(bytes / 1e6).toFixed(1)} MB`;
+  return bytes >= 1e3 ? `${Math.round(bytes / 1e3)} kB` : `${bytes} B`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -441,7 +442,7 @@ const binariesPhase: HostPhase<PrepareRun, ClusterHost> = {
       }
       const why = status?.status === "differs" ? "replace" : "install";
       await step.change(
-        `${why} ${target} (${megabytes(file.size)}, sha256 ${file.sha256.slice(0, 12)}…)`,
+        `${why} ${target} (${size(file.size)}, sha256 ${file.sha256.slice(0, 12)}…)`,
         async () => {
           await writeStreamAtomic(host.host, target, data.bundle.open(file.path), file.sha256, {
             sudo: host.sudo,
@@ -499,7 +500,7 @@ const imagesPhase: HostPhase<PrepareRun, ClusterHost> = {
     );
     for (const archive of archives) {
       const refs = (archive.images ?? []).filter((ref) => missing.has(ref));
-      await step.change(`import ${refs.join(", ")} (${megabytes(archive.size)})`, async () => {
+      await step.change(`import ${refs.join(", ")} (${size(archive.size)})`, async () => {
         const target = `${NODE_SCRATCH_DIR}/${posix.basename(archive.path)}`;
         await writeStreamAtomic(host.host, target, data.bundle.open(archive.path), archive.sha256, {
           sudo: host.sudo,

@@ -10,7 +10,10 @@ const CELL: Record<CheckStatus, string> = {
   ignored: "ignored",
 };
 
-export function formatChecks(results: readonly CheckResult[]): string {
+export function formatChecks(
+  results: readonly CheckResult[],
+  passed = "Preflight passed: the hosts are ready for prepare.",
+): string {
   if (results.length === 0) return "";
   const hosts = [...new Set(results.map((r) => r.host))];
   const checks = [...new Set(results.map((r) => r.check))];
@@ -33,7 +36,6 @@ export function formatChecks(results: readonly CheckResult[]): string {
     .filter((r) => r.status !== "ok")
     .map((r) => `  ${r.host}: [${r.check}] ${r.status === "fixable" ? "" : `${r.status}: `}${r.message}`);
   const errors = results.filter((r) => r.status === "error").length;
-  const verdict =
-    errors > 0 ? `${errors} check(s) failed.` : "Preflight passed: the hosts are ready for prepare.";
+  const verdict = errors > 0 ? `${errors} check(s) failed.` : passed;
   return [...table, ...(notes.length > 0 ? ["", ...notes] : []), "", verdict].join("\n");
 }
