@@ -197,8 +197,10 @@ describe("a command derived from a workflow", () => {
   });
 
   it("reports all failed hosts together with exit 1", async () => {
-    const { code, stderr, data } = await run(["demo", "--fail-on", "w1,w2"]);
+    const { code, stdout, stderr, data } = await run(["demo", "--fail-on", "w1,w2"]);
     expect(code).toBe(1);
+    // What the failed run did change is still said.
+    expect(stdout).toBe("Changed:\n  cp1:\n    - write /etc/kubeforge/config\n");
     expect(stderr).toContain(
       "error: error execution phase write-config: failed on 2 of 3 hosts:\n- w1: cannot write on w1\n- w2: cannot write on w2",
     );

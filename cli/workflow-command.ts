@@ -125,15 +125,17 @@ async function execute<D, H extends Target>(
     else sinks.push(tty ? tty.sink : plainSink(io.stderr));
     const emitSafely = redactingSink(redactor, sinks);
     let currentPhase = "";
+    // Collected from the events rather than the result, so a failed run still shows what it changed.
+    const changes: Record<string, string[]> = {};
     const emit: EventSink = (event) => {
       if (event.type === "phase.start") currentPhase = event.phase;
+      if (event.type === "change") changes[event.host] = [...(changes[event.host] ?? []), event.description];
       emitSafely(event);
     };
     context.notify = (message) => emit({ type: "log", phase: currentPhase, level: "warn", message });
     const dryRun = flags.dryRun === true;
-    let changes: Record<string, string[]> = {};
     try {
-      ({ changes } = await runWorkflow(spec.workflow, {
+      await runWorkflow(spec.workflow, {
         data: prepared.data,
         select,
         skip: flags.skipPhases ?? [],
@@ -141,7 +143,7 @@ async function execute<D, H extends Target>(
         concurrency: flags.concurrency ?? prepared.concurrency,
         emit,
         signal: io.signal,
-      }));
+      });
     } finally {
       await tty?.finished();
       const summary = spec.summary

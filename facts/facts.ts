@@ -1,6 +1,8 @@
 // Facts about a host, read-only, in one round trip: a POSIX sh probe prints `key=value` lines and
 // a pure parser turns them into HostFacts. Phases decide from these, so a re-run converges.
+
 import type { Host } from "../hosts/host.js";
+import { parseProbeOutput } from "./probe-output.js";
 
 export interface SwapDevice {
   device: string;
@@ -94,15 +96,8 @@ export function factsScript(dirs: readonly string[]): string {
 
 /** Parses the probe's output; `sent`/`received` are the workstation's clock around the round trip. */
 export function parseFacts(output: string, timing: { sent: number; received: number }): HostFacts {
-  const values = new Map<string, string[]>();
-  for (const line of output.split("\n")) {
-    const at = line.indexOf("=");
-    if (at <= 0) continue;
-    const key = line.slice(0, at);
-    values.set(key, [...(values.get(key) ?? []), line.slice(at + 1)]);
-  }
-  const one = (key: string) => values.get(key)?.[0] ?? "";
-  const all = (key: string) => values.get(key) ?? [];
+  const probe = parseProbeOutput(output);
+  const { one, all } = probe;
   const optional = (key: string) => one(key) || undefined;
   const hostClock = Number(one("clock_ms"));
   const middle = (timing.sent + timing.received) / 2;

@@ -1,6 +1,7 @@
 // What a node looks like right now, for the prepare phases and the node preflight: one read-only
 // POSIX probe per call (as root), parsed by a pure function. Every phase probes again before it
 // changes anything, so a re-run after a crash, or after someone edited a host, plans from the truth.
+import { parseProbeOutput } from "../facts/probe-output.js";
 import type { Host } from "../hosts/host.js";
 import { shellQuote } from "../hosts/sudo.js";
 import { KUBELET_KERNEL_SETTINGS, NETWORK_SYSCTLS, sysctlPath } from "../templates/os.js";
@@ -116,15 +117,8 @@ function unitState(enabled: string, active: string): UnitState {
 }
 
 export function parseNodeState(output: string): NodeState {
-  const values = new Map<string, string[]>();
-  for (const line of output.split("\n")) {
-    const at = line.indexOf("=");
-    if (at <= 0) continue;
-    const key = line.slice(0, at);
-    values.set(key, [...(values.get(key) ?? []), line.slice(at + 1)]);
-  }
-  const one = (key: string) => values.get(key)?.[0] ?? "";
-  const all = (key: string) => values.get(key) ?? [];
+  const probe = parseProbeOutput(output);
+  const { one, all } = probe;
   const pairs = (key: string) =>
     new Map(
       all(key).map((entry) => {

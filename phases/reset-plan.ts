@@ -1,7 +1,9 @@
 // What `kubeforge reset` finds on a node and what it does about it: one read-only probe (POSIX sh,
 // `key=value` lines, as facts/facts.ts), a pure parser, and a pure plan of named changes. The dry
 // run, the real run and a clean host's "nothing to do" all come from the same plan.
+
 import { dirname } from "node:path";
+import { parseProbeOutput } from "../facts/probe-output.js";
 import { shellQuote } from "../hosts/sudo.js";
 import { parseInstallRecord } from "../node/install-record.js";
 import {
@@ -104,33 +106,26 @@ function unescapeMountPath(field: string): string {
 }
 
 export function parseLeftovers(output: string): NodeLeftovers {
-  const values = new Map<string, string[]>();
-  for (const line of output.split("\n")) {
-    const at = line.indexOf("=");
-    if (at <= 0) continue;
-    const key = line.slice(0, at);
-    values.set(key, [...(values.get(key) ?? []), line.slice(at + 1)]);
-  }
-  const all = (key: string) => values.get(key) ?? [];
-  const one = (key: string) => all(key)[0] ?? "";
+  const probe = parseProbeOutput(output);
+  const { one, all } = probe;
   return {
     kubelet: one("kubelet"),
     kubeletEnabled: one("kubelet_enabled"),
     manifests: all("manifest"),
-    containerd: values.has("containerd")
+    containerd: probe.has("containerd")
       ? {
           tasks: all("task").map((entry) => {
             const [id = "", status = ""] = entry.split(" ");
             return { id, status };
           }),
           containers: all("container").filter(Boolean),
-          pods: values.has("crictl") ? all("pod").filter(Boolean) : undefined,
+          pods: probe.has("crictl") ? all("pod").filter(Boolean) : undefined,
         }
       : undefined,
     mounts: all("mount").map(unescapeMountPath),
     existing: all("exists"),
     iptablesSave: { iptables: all("ipt4").join("\n"), ip6tables: all("ipt6").join("\n") },
-    installRecord: values.has("record") ? all("record").join("\n") : undefined,
+    installRecord: probe.has("record") ? all("record").join("\n") : undefined,
     packaged: all("packaged"),
   };
 }
