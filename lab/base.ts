@@ -13,7 +13,6 @@ import {
   writeFile,
 } from "node:fs/promises";
 import { join } from "node:path";
-import { gzipSync } from "node:zlib";
 import {
   BUILTIN_MODULES,
   BUILTIN_MODULES_SCRIPT,
@@ -36,6 +35,7 @@ import {
   sleep,
   tail,
 } from "./common.js";
+import { writeOciLayout } from "./oci.js";
 
 export const SUITE = "bookworm";
 export const BASE_PACKAGES = [
@@ -220,19 +220,13 @@ async function removeFiles(dir: string, match: (name: string) => boolean): Promi
   }
 }
 
-function sha256(data: Buffer | string): string {
-  return createHash("sha256").update(data).digest("hex");
-}
-
 /** A hand-made OCI image layout tarball with a static busybox. */
 async function makeBusyboxOci(ctx: Ctx, busybox: string, out: string, name: string): Promise<void> {
   const $ = sh(ctx);
   const t = await mkdtemp("/tmp/kubeforge-lab-oci-");
   try {
     const rootfs = join(t, "rootfs");
-    const blobs = join(t, "oci/blobs/sha256");
     for (const d of ["bin", "tmp", "etc"]) await mkdir(join(rootfs, d), { recursive: true });
-    await mkdir(blobs, { recursive: true });
     await copyFile(busybox, join(rootfs, "bin/busybox"));
     await chmod(join(rootfs, "bin/busybox"), 0o755);
     const applets = (await $`${busybox} --list`).stdout.split("\n").filter((a) => a && a !== "busybox");
@@ -242,47 +236,12 @@ async function makeBusyboxOci(ctx: Ctx, busybox: string, out: string, name: stri
     const tarFlags = ["--numeric-owner", "--owner=0", "--group=0", "--sort=name", "--mtime=@0"];
     await $`tar -C ${rootfs} ${tarFlags} -cf ${join(t, "layer.tar")} .`;
 
-    const blob = async (data: Buffer | string) => {
-      const digest = sha256(data);
-      await writeFile(join(blobs, digest), data);
-      return { digest: `sha256:${digest}`, size: Buffer.byteLength(data) };
-    };
-    const layerTar = await readFile(join(t, "layer.tar"));
-    const layer = await blob(gzipSync(layerTar));
-    const config = await blob(
-      JSON.stringify({
-        architecture: "amd64",
-        os: "linux",
-        config: { Env: ["PATH=/bin"], Cmd: ["/bin/sh"] },
-        rootfs: { type: "layers", diff_ids: [`sha256:${sha256(layerTar)}`] },
-      }),
-    );
-    const manifest = await blob(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: "application/vnd.oci.image.manifest.v1+json",
-        config: { mediaType: "application/vnd.oci.image.config.v1+json", ...config },
-        layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", ...layer }],
-      }),
-    );
-    await writeFile(
-      join(t, "oci/index.json"),
-      JSON.stringify({
-        schemaVersion: 2,
-        manifests: [
-          {
-            mediaType: "application/vnd.oci.image.manifest.v1+json",
-            ...manifest,
-            annotations: {
-              "io.containerd.image.name": name,
-              "org.opencontainers.image.ref.name": name.slice(name.lastIndexOf(":") + 1),
-            },
-          },
-        ],
-      }),
-    );
-    await writeFile(join(t, "oci/oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
-    await $`tar -C ${join(t, "oci")} ${tarFlags} -cf ${out} oci-layout index.json blobs`;
+    const entries = await writeOciLayout(join(t, "oci"), {
+      ref: name,
+      layerTar: await readFile(join(t, "layer.tar")),
+      runConfig: { Env: ["PATH=/bin"], Cmd: ["/bin/sh"] },
+    });
+    await $`tar -C ${join(t, "oci")} ${tarFlags} -cf ${out} ${entries}`;
   } finally {
     await rm(t, { recursive: true, force: true });
   }

@@ -17,8 +17,8 @@ import {
 } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
-import { gzipSync } from "node:zlib";
 import { $ } from "zx";
+import { writeOciLayout } from "../../lab/oci.js";
 
 export interface TestBundleOptions {
   kubernetesVersion: string;
@@ -166,50 +166,11 @@ async function writeStandInImage(ref: string, archive: string, scratch: string):
   const tag = /^[^@]+\/[^/:@]+:([\w][\w.-]{0,127})$/.exec(ref)?.[1];
   if (!tag) throw new Error(`image ${JSON.stringify(ref)} is not a full ref with a tag (registry/name:tag)`);
   const layout = await mkdtemp(join(scratch, "image-"));
-  const blobs = join(layout, "blobs/sha256");
-  await mkdir(blobs, { recursive: true });
-  const blob = async (data: Buffer | string) => {
-    const digest = createHash("sha256").update(data).digest("hex");
-    await writeFile(join(blobs, digest), data);
-    return { digest: `sha256:${digest}`, size: Buffer.byteLength(data) };
-  };
-
   const rootfs = join(layout, "rootfs");
   await mkdir(rootfs);
   await writeFile(join(rootfs, STAND_IN_IMAGE_FILE), `kubeforge test stand-in for ${ref}\n`);
   await run`tar -C ${rootfs} ${TAR_FLAGS} -cf ${join(layout, "layer.tar")} ${STAND_IN_IMAGE_FILE}`;
-  const layerTar = await readFile(join(layout, "layer.tar"));
-  const layer = await blob(gzipSync(layerTar, { level: 9 }));
-  const platform = { architecture: "amd64", os: "linux" };
-  const config = await blob(
-    JSON.stringify({
-      ...platform,
-      rootfs: { type: "layers", diff_ids: [`sha256:${createHash("sha256").update(layerTar).digest("hex")}`] },
-    }),
-  );
-  const manifest = await blob(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: "application/vnd.oci.image.manifest.v1+json",
-      config: { mediaType: "application/vnd.oci.image.config.v1+json", ...config },
-      layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", ...layer }],
-    }),
-  );
-  await writeFile(join(layout, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
-  await writeFile(
-    join(layout, "index.json"),
-    JSON.stringify({
-      schemaVersion: 2,
-      manifests: [
-        {
-          mediaType: "application/vnd.oci.image.manifest.v1+json",
-          ...manifest,
-          platform,
-          annotations: { "io.containerd.image.name": ref, "org.opencontainers.image.ref.name": tag },
-        },
-      ],
-    }),
-  );
-  const blobNames = (await readdir(blobs)).map((name) => `blobs/sha256/${name}`);
-  await run`tar -C ${layout} ${TAR_FLAGS} -cf ${archive} oci-layout index.json ${blobNames}`;
+  const image = join(layout, "image");
+  const entries = await writeOciLayout(image, { ref, layerTar: await readFile(join(layout, "layer.tar")) });
+  await run`tar -C ${image} ${TAR_FLAGS} -cf ${archive} ${entries}`;
 }
