@@ -5,6 +5,7 @@ import type { ClusterRun } from "./cluster-run.js";
 
 export const connectPhase: HostPhase<ClusterRun, ClusterHost> = {
   id: "connect",
+  prerequisite: true,
   title: "Connect to the hosts over SSH",
   help: "Open one SSH connection per host, verifying each host key against known_hosts (transient errors are retried for up to 30 s).",
   hosts: (run) => run.hosts,

@@ -7,6 +7,7 @@ import type { ClusterRun } from "./cluster-run.js";
 
 export const factsPhase: HostPhase<ClusterRun, ClusterHost> = {
   id: "facts",
+  prerequisite: true,
   title: "Gather facts",
   help: "Read OS, hardware, swap, cgroups, ports, runtime and leftover Kubernetes state from every host; changes nothing.",
   hosts: (run) => run.hosts,

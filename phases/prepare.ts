@@ -145,6 +145,7 @@ function debianFamily(run: PrepareRun, host: ClusterHost): boolean {
 
 export const bundleCheckPhase: LocalPhase<PrepareRun, ClusterHost> = {
   id: "bundle",
+  prerequisite: true,
   title: "Check the bundle against the hosts",
   help: "Checks, from the facts and before anything changes, that the bundle holds everything each host needs: binaries for its platform, the images of its role, and OS packages for what it lacks.",
   run: async ({ data, log }) => {

@@ -41,6 +41,7 @@ function leftoversOf(run: ResetRun, host: ClusterHost, signal: AbortSignal): Pro
 
 export const resetFactsPhase: HostPhase<ResetRun, ClusterHost> = {
   id: "facts",
+  prerequisite: true,
   title: "Find what Kubernetes left on the hosts",
   help: "Read, in one command per host, the kubelet's state, static pod manifests, containers in containerd's k8s.io namespace, mounts under /var/lib/kubelet, the paths reset removes, KUBE-* iptables chains and kubeforge's install record; changes nothing.",
   hosts: (run) => run.hosts,

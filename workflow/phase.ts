@@ -40,6 +40,11 @@ interface PhaseCommon<D, H extends Target> {
   phases?: readonly Phase<D, H>[];
   /** Decided from facts right before the phase would run, so a re-run converges. */
   runIf?: (data: D) => boolean | Promise<boolean>;
+  /**
+   * Read-only groundwork the other phases stand on (connect, facts, input checks): it runs whenever
+   * any phase runs, also under `phase <path>`, and cannot be skipped.
+   */
+  prerequisite?: true;
 }
 
 /** Runs once, on the workstation (or only groups its children when it has no `run`). */

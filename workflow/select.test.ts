@@ -55,6 +55,23 @@ describe("phase selection", () => {
     expect(runs.has("certs/ca")).toBe(false);
   });
 
+  it("runs prerequisites (read-only groundwork) with any selection, and refuses to skip them", () => {
+    const withFacts = flattenPhases<void, { name: string }>([
+      { id: "facts", title: "Gather facts", run: noop, prerequisite: true },
+      ...tree,
+    ]);
+    expect([...selectPhases(withFacts, ["certs/ca"], []).runs]).toEqual(["certs/ca", "facts"]);
+    expect([...selectPhases(withFacts, [], ["certs"]).runs]).toEqual([
+      "facts",
+      "preflight",
+      "addon",
+      "addon/kube-proxy",
+    ]);
+    expect(() => selectPhases(withFacts, [], ["facts"])).toThrow(
+      new UsageError('phase "facts" cannot be skipped: the other phases stand on it'),
+    );
+  });
+
   it("skip beats select", () => {
     const { runs, skipped } = selectPhases(flat, ["certs"], ["certs/ca"]);
     expect([...runs]).toEqual(["certs", "certs/apiserver"]);

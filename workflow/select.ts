@@ -26,12 +26,20 @@ export function selectPhases<D, H extends Target>(
       `unknown phase ${unknown.map((n) => `"${n}"`).join(", ")}; phases are: ${known.join(", ")}`,
     );
   }
+  const required = flat.filter(({ phase }) => phase.prerequisite).map(({ path }) => path);
+  const unskippable = skip.filter((name) => required.some((path) => covers(name, path)));
+  if (unskippable.length > 0) {
+    throw new UsageError(
+      `phase ${unskippable.map((n) => `"${n}"`).join(", ")} cannot be skipped: the other phases stand on it`,
+    );
+  }
   const runs = new Set<string>();
   const skipped = new Set<string>();
   for (const { path } of flat) {
     if (skip.some((name) => covers(name, path))) skipped.add(path);
     else if (select.length === 0 || select.some((name) => covers(name, path))) runs.add(path);
   }
+  if (runs.size > 0) for (const path of required) runs.add(path);
   return { runs, skipped };
 }
 
