@@ -21,7 +21,44 @@ interface GateRow {
    * dials its own API server); absent where the minor has no such gate.
    */
   controlPlaneKubeletLocalMode?: boolean;
+  /** The kubelet's files and the control-plane node's label/taint (templates/kubelet-config.ts). */
+  kubelet: KubeletGateRow;
 }
+
+// Kubelet: node-role names (constants.go: LabelNodeRoleOldControlPlane, LabelNodeRoleControlPlane,
+// LabelExcludeFromExternalLB) and the duration fields of KubeletConfiguration v1beta1 that kubeadm's
+// marshalling always writes (metav1.Duration is a struct, so `omitempty` never drops it): "0s".
+const ROLE_MASTER = "node-role.kubernetes.io/master";
+const ROLE_CONTROL_PLANE = "node-role.kubernetes.io/control-plane";
+const EXCLUDE_FROM_LB = "node.kubernetes.io/exclude-from-external-load-balancers";
+const KUBELET_ZERO_DURATIONS_121 = [
+  "cpuManagerReconcilePeriod",
+  "evictionPressureTransitionPeriod",
+  "fileCheckFrequency",
+  "httpCheckFrequency",
+  "imageMinimumGCAge",
+  "nodeStatusReportFrequency",
+  "nodeStatusUpdateFrequency",
+  "runtimeRequestTimeout",
+  "shutdownGracePeriod",
+  "shutdownGracePeriodCriticalPods",
+  "streamingConnectionIdleTimeout",
+  "syncFrequency",
+  "volumeStatsAggPeriod",
+];
+// v1.29 added imageMaximumGCAge (a Duration); v1.27 containerRuntimeEndpoint (a string without
+// omitempty); component-base logging of v1.30 marshals flushFrequency, verbosity and the json/text
+// infoBufferSize (text options are new in v1.30); memorySwap is a struct since v1.22.
+const KUBELET_ZERO_130 = {
+  ...Object.fromEntries([...KUBELET_ZERO_DURATIONS_121, "imageMaximumGCAge"].map((name) => [name, "0s"])),
+  containerRuntimeEndpoint: "",
+  logging: {
+    flushFrequency: 0,
+    options: { json: { infoBufferSize: "0" }, text: { infoBufferSize: "0" } },
+    verbosity: 0,
+  },
+  memorySwap: {},
+};
 
 const ROWS: Record<SupportedMinor, GateRow> = {
   // v1.21: phases/certs/certlist.go (every client cert O=MastersGroup) and
@@ -31,6 +68,19 @@ const ROWS: Record<SupportedMinor, GateRow> = {
     superAdminConf: false,
     apiserverKubeletClient: { organizations: [MASTERS] },
     etcdClientOrganizations: [MASTERS],
+    // v1.21 (see KubeletGateRow for sources): versioned ConfigMap; master label + taint.
+    kubelet: {
+      configMap: "kubelet-config-1.21",
+      configMapRole: "kubeadm:kubelet-config-1.21",
+      controlPlaneLabels: [ROLE_MASTER, ROLE_CONTROL_PLANE, EXCLUDE_FROM_LB],
+      controlPlaneTaints: [{ key: ROLE_MASTER, effect: "NoSchedule" }],
+      containerRuntimeRemoteFlag: true,
+      podInfraContainerImageFlag: true,
+      configZeroValues: {
+        ...Object.fromEntries(KUBELET_ZERO_DURATIONS_121.map((name) => [name, "0s"])),
+        logging: {},
+      },
+    },
   },
   // v1.30: kubeconfig.go since v1.29 (admin.conf O=ClusterAdminsGroupAndClusterRoleBinding +
   // super-admin.conf); certlist.go since v1.29: apiserver-kubelet-client
@@ -41,6 +91,18 @@ const ROWS: Record<SupportedMinor, GateRow> = {
     superAdminConf: true,
     apiserverKubeletClient: { organizations: [CLUSTER_ADMINS] },
     etcdClientOrganizations: [],
+    // v1.30: unversioned ConfigMap (UnversionedKubeletConfigMap, on by default since v1.23), the
+    // control-plane label and taint only (master ones gone by v1.25); CRI socket still a flag;
+    // --container-runtime gone since v1.27.
+    kubelet: {
+      configMap: "kubelet-config",
+      configMapRole: "kubeadm:kubelet-config",
+      controlPlaneLabels: [ROLE_CONTROL_PLANE, EXCLUDE_FROM_LB],
+      controlPlaneTaints: [{ key: ROLE_CONTROL_PLANE, effect: "NoSchedule" }],
+      containerRuntimeRemoteFlag: false,
+      podInfraContainerImageFlag: true,
+      configZeroValues: KUBELET_ZERO_130,
+    },
   },
   // v1.34: as v1.30, except that kubernetes/kubernetes#138957, cherry-picked into v1.34.8 (and
   // v1.33.12, v1.35.5, v1.36.1), drops O from apiserver-kubelet-client: the user
@@ -54,6 +116,20 @@ const ROWS: Record<SupportedMinor, GateRow> = {
     // ControlPlaneKubeletLocalMode: alpha in v1.31 (kubernetes/kubernetes#125780), beta and on by
     // default since v1.33 (#129956), so init's kubelet.conf dials the node's own API server.
     controlPlaneKubeletLocalMode: true,
+    // v1.34: NodeLocalCRISocket is beta and on: the CRI socket moves from kubeadm-flags.env into
+    // config.yaml (via /var/lib/kubelet/instance-config.yaml); crashLoopBackOff (v1.32) is a struct;
+    // failCgroupV1 exists (v1.31, kubernetes#126031) and defaults to false until v1.35.
+    kubelet: {
+      configMap: "kubelet-config",
+      configMapRole: "kubeadm:kubelet-config",
+      controlPlaneLabels: [ROLE_CONTROL_PLANE, EXCLUDE_FROM_LB],
+      controlPlaneTaints: [{ key: ROLE_CONTROL_PLANE, effect: "NoSchedule" }],
+      nodeLocalCRISocket: true,
+      containerRuntimeRemoteFlag: false,
+      podInfraContainerImageFlag: true,
+      failCgroupV1Default: false,
+      configZeroValues: { ...KUBELET_ZERO_130, crashLoopBackOff: {} },
+    },
   },
 };
 
@@ -92,4 +168,48 @@ export function identityGates(version: string | KubernetesVersion): IdentityGate
     apiserverEtcdClientOrganizations: [...row.etcdClientOrganizations],
     controlPlaneKubeletLocalMode: row.controlPlaneKubeletLocalMode,
   };
+}
+
+/**
+ * What kubeadm of a minor writes for the kubelet (templates/kubelet-config.ts) and on the control-plane
+ * Node. Sources, kubernetes/kubernetes read through the code index (one stored copy per file, release
+ * tag not always known): cmd/kubeadm/app/phases/kubelet/flags.go (v1.21-era map copy: pause image for
+ * every runtime after #99476, merged 2021-02-26 for v1.21; `--container-runtime=remote` +
+ * `--container-runtime-endpoint` for any non-dockershim socket; `--network-plugin=cni` ONLY for the
+ * dockershim socket, so never with containerd; >=v1.32 Arg-slice copy: the endpoint flag dropped when
+ * NodeLocalCRISocket is on, `--pod-infra-container-image` still written), util/arguments.go
+ * (BuildArgumentListFromMap / ArgumentsToCommand: flags sorted by name), componentconfigs/kubelet.go and
+ * kubelet_unix.go (the defaults; resolvConf when systemd-resolved is active), PRs #99471 (v1.21 init
+ * sets cgroupDriver systemd), #114409 (v1.27 drops --container-runtime), kubeadm#3108 / #133778 (the
+ * pause flag stays until v1.35). Real files kubeadm wrote (v1.21.1, v1.29, v1.30+, v1.34 in kind)
+ * confirm the zero values. The ConfigMap names and v1.21's label set are from constants.go copies and
+ * kubeadm-spec.md §0 (the exact v1.21 markcontrolplane label list is not read: unverified).
+ */
+export interface KubeletGateRow {
+  /** The kubelet-config ConfigMap in kube-system (and the Role/RoleBinding that reads it). */
+  configMap: string;
+  configMapRole: string;
+  /** Labels and taints mark-control-plane puts on a control-plane Node (labels have value ""). */
+  controlPlaneLabels: string[];
+  controlPlaneTaints: { key: string; effect: "NoSchedule" }[];
+  /**
+   * Default of kubeadm's NodeLocalCRISocket gate: on, the CRI socket goes into config.yaml instead of
+   * `--container-runtime-endpoint`; absent before v1.32 (always the flag).
+   */
+  nodeLocalCRISocket?: boolean;
+  /** `--container-runtime=remote` next to the endpoint (before v1.27). */
+  containerRuntimeRemoteFlag: boolean;
+  /** `--pod-infra-container-image=<pause>` (every supported minor; kubeadm stops in v1.35). */
+  podInfraContainerImageFlag: boolean;
+  /** The kubelet's default of failCgroupV1; absent where the field does not exist (before v1.31). */
+  failCgroupV1Default?: boolean;
+  /** Top-level fields kubeadm's Go marshalling writes with zero values in config.yaml. */
+  configZeroValues: Record<string, unknown>;
+}
+
+/** The kubelet gates of a version (`v1.30.4` or a parsed version); a deep copy. */
+export function kubeletGates(version: string | KubernetesVersion): KubeletGateRow {
+  const parsed = typeof version === "string" ? parseSupportedVersion(version) : version;
+  if (!parsed) throw new InternalError(`${String(version)} is not a supported Kubernetes version`);
+  return structuredClone(ROWS[parsed.minorKey].kubelet);
 }
