@@ -21,9 +21,78 @@ interface GateRow {
    * dials its own API server); absent where the minor has no such gate.
    */
   controlPlaneKubeletLocalMode?: boolean;
+  /** What the minor's static pod manifests (etcd, kube-apiserver, -controller-manager, -scheduler) differ in. */
+  staticPods: StaticPodGates;
   /** The kubelet's files and the control-plane node's label/taint (templates/kubelet-config.ts). */
   kubelet: KubeletGateRow;
 }
+
+/**
+ * The differences between the static pod manifests kubeadm of each minor writes
+ * (phases/controlplane/manifests.go + volumes.go, phases/etcd/local.go, util/staticpod/utils.go).
+ * Read through the code index: a v1.20/v1.21 manifests.go (map-based flags, --insecure-port,
+ * --port=0, IPv6DualStack pass-through), a ≥v1.30 manifests.go ([]Arg flags, scheduler /healthz),
+ * the ≥v1.31 volumes.go (/etc/pki/ca-trust), local.go copies from before v1.25, v1.25–v1.30 and
+ * after v1.34, utils.go copies from v1.22–v1.26 and ≥v1.27. What was not read for the exact minor
+ * is pinned by the kubernetes/kubernetes PR that changed it, named at each field.
+ */
+export interface StaticPodGates {
+  /** kube-apiserver `--insecure-port=0`: v1.21 only (the flag is gone from kubeadm's defaults in v1.22). */
+  apiServerInsecurePort: boolean;
+  /** `--port=0` on kube-controller-manager and kube-scheduler (v1.21; gone by v1.22/v1.23). */
+  componentPortZero: boolean;
+  /**
+   * kubeadm feature gates kubeadm passes on to kube-apiserver, -controller-manager and -scheduler as
+   * `--feature-gates=Name=bool` when set in the config: v1.20/v1.21 did so for IPv6DualStack only.
+   * Every other kubeadm gate is kubeadm's own and never reaches a component flag.
+   */
+  componentFeatureGates: string[];
+  /**
+   * kube-scheduler probes: `healthz` = liveness + startup on /healthz; `livez-readyz` = liveness and
+   * startup on /livez, readiness on /readyz (kubernetes#126945, v1.32).
+   */
+  schedulerProbes: "healthz" | "livez-readyz";
+  /**
+   * etcd probes on its metrics port: `health` = liveness + startup on /health (≤v1.24);
+   * `health-serializable` = liveness /health?exclude=NOSPACE&serializable=true, startup
+   * /health?serializable=false (kubernetes#110072, #110744, v1.25–v1.30); `livez-readyz` =
+   * liveness /livez, readiness and startup /readyz (kubernetes#124465, v1.31).
+   */
+  etcdProbes: "health" | "health-serializable" | "livez-readyz";
+  /**
+   * etcd's initial corruption check and watch progress notifications: `none` (v1.21);
+   * `experimental` = --experimental-initial-corrupt-check=true and
+   * --experimental-watch-progress-notify-interval=5s (kubernetes#111383 v1.25, kubeadm#2676);
+   * `by-etcd-version` = those for an etcd image tag below 3.6.0, else --feature-gates=InitialCorruptCheck=true
+   * and --watch-progress-notify-interval=5s (kubernetes#132838, v1.34: local.go compares the tag
+   * with version.ParseSemantic(...).AtLeast(3.6.0)).
+   */
+  etcdProgressFlags: "none" | "experimental" | "by-etcd-version";
+  /** Pod `securityContext.seccompProfile.type: RuntimeDefault` (kubernetes#100234, v1.22). */
+  seccompRuntimeDefault: boolean;
+  /** Pod `priority: 2000001000` next to priorityClassName system-node-critical (kubernetes#114338, v1.27). */
+  priority: boolean;
+  /**
+   * Host CA directories kubeadm mounts into kube-apiserver and -controller-manager when they exist on
+   * the node, besides /etc/ssl/certs (volume name: the path with "/" → "-", leading one dropped).
+   * /etc/pki became /etc/pki/ca-trust + /etc/pki/tls/certs in v1.31 (kubernetes#124361).
+   */
+  caCertificateDirs: string[];
+}
+
+const CA_DIRS_BEFORE_1_31 = [
+  "/etc/pki",
+  "/usr/share/ca-certificates",
+  "/usr/local/share/ca-certificates",
+  "/etc/ca-certificates",
+];
+const CA_DIRS_SINCE_1_31 = [
+  "/etc/pki/ca-trust",
+  "/etc/pki/tls/certs",
+  "/etc/ca-certificates",
+  "/usr/share/ca-certificates",
+  "/usr/local/share/ca-certificates",
+];
 
 // Kubelet: node-role names (constants.go: LabelNodeRoleOldControlPlane, LabelNodeRoleControlPlane,
 // LabelExcludeFromExternalLB) and the duration fields of KubeletConfiguration v1beta1 that kubeadm's
@@ -68,6 +137,21 @@ const ROWS: Record<SupportedMinor, GateRow> = {
     superAdminConf: false,
     apiserverKubeletClient: { organizations: [MASTERS] },
     etcdClientOrganizations: [MASTERS],
+    // v1.20/v1.21 manifests.go: --insecure-port=0, --port=0 on controller-manager and scheduler,
+    // IPv6DualStack passed on as --feature-gates; utils.go before kubernetes#100234 and #114338: no
+    // seccompProfile, no priority; local.go before kubernetes#110072: probes on /health, no
+    // corruption-check or progress flags (etcd 3.4.13).
+    staticPods: {
+      apiServerInsecurePort: true,
+      componentPortZero: true,
+      componentFeatureGates: ["IPv6DualStack"],
+      schedulerProbes: "healthz",
+      etcdProbes: "health",
+      etcdProgressFlags: "none",
+      seccompRuntimeDefault: false,
+      priority: false,
+      caCertificateDirs: CA_DIRS_BEFORE_1_31,
+    },
     // v1.21 (see KubeletGateRow for sources): versioned ConfigMap; master label + taint.
     kubelet: {
       configMap: "kubelet-config-1.21",
@@ -91,6 +175,20 @@ const ROWS: Record<SupportedMinor, GateRow> = {
     superAdminConf: true,
     apiserverKubeletClient: { organizations: [CLUSTER_ADMINS] },
     etcdClientOrganizations: [],
+    // v1.30: the []Arg manifests.go (scheduler still on /healthz, #126945 is v1.32), local.go
+    // between #111383 and #124465 (experimental flags always, /health?… probes), /etc/pki still
+    // mounted whole (#124361 is v1.31).
+    staticPods: {
+      apiServerInsecurePort: false,
+      componentPortZero: false,
+      componentFeatureGates: [],
+      schedulerProbes: "healthz",
+      etcdProbes: "health-serializable",
+      etcdProgressFlags: "experimental",
+      seccompRuntimeDefault: true,
+      priority: true,
+      caCertificateDirs: CA_DIRS_BEFORE_1_31,
+    },
     // v1.30: unversioned ConfigMap (UnversionedKubeletConfigMap, on by default since v1.23), the
     // control-plane label and taint only (master ones gone by v1.25); CRI socket still a flag;
     // --container-runtime gone since v1.27.
@@ -116,6 +214,20 @@ const ROWS: Record<SupportedMinor, GateRow> = {
     // ControlPlaneKubeletLocalMode: alpha in v1.31 (kubernetes/kubernetes#125780), beta and on by
     // default since v1.33 (#129956), so init's kubelet.conf dials the node's own API server.
     controlPlaneKubeletLocalMode: true,
+    // v1.34: scheduler on /livez + /readyz (#126945, v1.32), etcd on /livez + /readyz (#124465,
+    // v1.31), etcd flags by the etcd tag (#132838; the 3.6.5-0 default takes the ≥3.6 forms),
+    // /etc/pki/ca-trust and /etc/pki/tls/certs instead of /etc/pki (#124361, v1.31).
+    staticPods: {
+      apiServerInsecurePort: false,
+      componentPortZero: false,
+      componentFeatureGates: [],
+      schedulerProbes: "livez-readyz",
+      etcdProbes: "livez-readyz",
+      etcdProgressFlags: "by-etcd-version",
+      seccompRuntimeDefault: true,
+      priority: true,
+      caCertificateDirs: CA_DIRS_SINCE_1_31,
+    },
     // v1.34: NodeLocalCRISocket is beta and on: the CRI socket moves from kubeadm-flags.env into
     // config.yaml (via /var/lib/kubelet/instance-config.yaml); crashLoopBackOff (v1.32) is a struct;
     // failCgroupV1 exists (v1.31, kubernetes#126031) and defaults to false until v1.35.
@@ -167,6 +279,19 @@ export function identityGates(version: string | KubernetesVersion): IdentityGate
     etcdHealthcheckClientOrganizations: [...row.etcdClientOrganizations],
     apiserverEtcdClientOrganizations: [...row.etcdClientOrganizations],
     controlPlaneKubeletLocalMode: row.controlPlaneKubeletLocalMode,
+  };
+}
+
+/** The static pod manifest gates of a version (`v1.30.4` or a parsed version); copies. */
+export function staticPodGates(version: string | KubernetesVersion): StaticPodGates {
+  const parsed = typeof version === "string" ? parseSupportedVersion(version) : version;
+  // A validated cluster file always names a supported version.
+  if (!parsed) throw new InternalError(`${String(version)} is not a supported Kubernetes version`);
+  const row = ROWS[parsed.minorKey].staticPods;
+  return {
+    ...row,
+    componentFeatureGates: [...row.componentFeatureGates],
+    caCertificateDirs: [...row.caCertificateDirs],
   };
 }
 
