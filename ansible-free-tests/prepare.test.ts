@@ -338,6 +338,14 @@ describe("kubeforge prepare from an offline bundle (stand-in kubelet and images;
     expect(changesOf(again)).toEqual({});
 
     const kubeProxy = images.worker.find((ref) => ref.includes("/kube-proxy:")) ?? "";
+    // One phase alone repairs its own drift (connect, facts and the bundle check run with it).
+    await must("h3", `ctr -n k8s.io images rm ${kubeProxy}`);
+    const imagesOnly = await cli([...PREPARE, "phase", "images"]);
+    expect(imagesOnly.code, show(imagesOnly)).toBe(0);
+    expect(changesOf(imagesOnly)).toEqual({
+      h3: [expect.stringMatching(new RegExp(`^import ${escapeRegExp(kubeProxy)} `))],
+    });
+
     await must("h2", "rm /etc/sysctl.d/99-kubeforge.conf");
     await must("h2", "systemctl stop containerd");
     await must("h3", `ctr -n k8s.io images rm ${kubeProxy}`);
@@ -347,9 +355,7 @@ describe("kubeforge prepare from an offline bundle (stand-in kubelet and images;
     expect(repair.code, show(repair)).toBe(0);
     const changes = changesOf(repair);
     expect(changes.h2).toEqual(["write /etc/sysctl.d/99-kubeforge.conf", "start containerd"]);
-    expect(changes.h3).toEqual([
-      expect.stringMatching(new RegExp(`^import ${kubeProxy.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} `)),
-    ]);
+    expect(changes.h3).toEqual([expect.stringMatching(new RegExp(`^import ${escapeRegExp(kubeProxy)} `))]);
     expect(changes.h1).toEqual([
       expect.stringMatching(/^write \/etc\/containerd\/config\.toml /),
       "restart containerd (its config changed)",
@@ -428,6 +434,10 @@ describe("kubeforge prepare from an offline bundle (stand-in kubelet and images;
     expect(started.stderr).toContain(STAND_IN_KUBELET_MARKER);
   });
 });
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
 
 /** Starts the built CLI and SIGKILLs it once `until` resolves (given the JSON events as they come). */
 function runAndKill(

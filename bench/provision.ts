@@ -3,7 +3,7 @@
 // encrypts on the same 2 CPUs the hosts and the tool share); the no-op re-run on 6 hosts (goal
 // ≤ 3 s); and the same prepare steps as an Ansible playbook (bench/provision/playbook.yml) on 6
 // fresh hosts (goal: kubeforge ≤ 0.3× Ansible). Needs root (it boots its own lab instance, bridge
-// kfbrv0 on 198.18.23.0/24, fresh for every first run, and removes it at the end, also on failure or
+// kfbrw0 on 198.18.24.0/24, fresh for every first run, and removes it at the end, also on failure or
 // Ctrl-C), `apt-get install -y ansible-core time` and apt's package lists (`apt-get update`: the
 // hosts' python3 is fetched with `apt-get download`). Run: npm run build && node dist/bench/provision.js [rounds]
 //
@@ -38,7 +38,7 @@ const rounds = Number(process.argv[2] ?? 1);
 const SIZES = [1, 3, 6] as const;
 const PEER_HOSTS = 6;
 const NOOP_RUNS = 3;
-const INSTANCE = { bridge: "kfbrv0", subnet: "198.18.23" };
+const INSTANCE = { bridge: "kfbrw0", subnet: "198.18.24" };
 const VERSION = "v1.30.4";
 const PADDING_MIB = 128;
 const MIN_BUNDLE_BYTES = 200e6;

@@ -53,7 +53,13 @@ async function prepareRun(flags: WorkflowFlags, context: CliContext): Promise<Pr
     }
     return {
       ...prepared,
-      data: { ...prepared.data, bundle, verify: flags.verify === true, records: new Map() },
+      data: {
+        ...prepared.data,
+        bundle,
+        verify: flags.verify === true,
+        records: new Map(),
+        states: new Map(),
+      },
     };
   } catch (error) {
     await prepared.close?.();

@@ -1,5 +1,5 @@
 // The base rootfs every lab host boots from: debootstrap'd Debian plus a few fix-ups, cached.
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import {
   chmod,
   copyFile,

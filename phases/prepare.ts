@@ -6,6 +6,7 @@ import type { Bundle } from "../artifacts/bundle.js";
 import { distroOf, platformOf } from "../artifacts/completeness.js";
 import type { BundleFile } from "../artifacts/manifest.js";
 import { imagesForRole, pauseImage } from "../config/images.js";
+import { Limiter } from "../hosts/limiter.js";
 import type { ClusterHost } from "../hosts/open.js";
 import { shellQuote } from "../hosts/sudo.js";
 import { sha256, writeStreamAtomic } from "../hosts/upload.js";
@@ -46,6 +47,8 @@ export interface PrepareRun extends ClusterRun {
   verify: boolean;
   /** The install record each host will get, started from the host's own and updated by the phases. */
   records: Map<string, InstallRecord>;
+  /** Each host's state as last probed; dropped when a change is applied there, so it is never stale. */
+  states: Map<string, NodeState>;
 }
 
 type Step = HostStep<PrepareRun, ClusterHost>;
@@ -62,13 +65,58 @@ const CNI_PACKAGE = "containernetworking-plugins";
 /** Where Debian's containernetworking-plugins puts the plugins. */
 const DEBIAN_CNI_DIR = "/usr/lib/cni";
 const CONTAINERD_ANSWER_TIMEOUT_MS = 30_000;
+/** Uploads in flight per host, within the SSH connection's channel limit. */
+const UPLOADS_PER_HOST = 4;
 
-function probe(step: Step, request: Partial<ProbeRequest> = {}): Promise<NodeState> {
-  return probeNode(
-    step.host.host,
-    { hashFiles: request.hashFiles ?? [], packages: request.packages ?? [] },
-    { sudo: step.host.sudo, signal: step.signal },
+/** Runs `work` on every item, at most `limit` at once; every item runs, then the first failure is thrown. */
+async function eachAtMost<T>(
+  limit: number,
+  items: readonly T[],
+  work: (item: T) => Promise<unknown>,
+): Promise<void> {
+  const slots = new Limiter(limit);
+  const results = await Promise.allSettled(
+    items.map(async (item) => {
+      const release = await slots.acquire();
+      try {
+        await work(item);
+      } finally {
+        release();
+      }
+    }),
   );
+  const failed = results.find((result) => result.status === "rejected");
+  if (failed) throw failed.reason;
+}
+
+/** Everything any prepare phase asks the node about, in one probe. */
+const PROBE: ProbeRequest = {
+  hashFiles: [MODULES_FILE, SYSCTL_FILE, CONTAINERD_CONFIG, KUBELET_UNIT, KUBELET_DROP_IN],
+  packages: [...Object.values(PACKAGE_FOR_TOOL), CNI_PACKAGE],
+};
+
+function probe(step: Step): Promise<NodeState> {
+  return probeNode(step.host.host, PROBE, { sudo: step.host.sudo, signal: step.signal });
+}
+
+/**
+ * The node as it is: probed once, then reused by the phases after until one of them changes the
+ * host (see `change`). A no-op re-run so costs one probe per host, not one per phase.
+ */
+async function stateOf(step: Step): Promise<NodeState> {
+  const known = step.data.states.get(step.host.name);
+  if (known) return known;
+  const state = await probe(step);
+  step.data.states.set(step.host.name, state);
+  return state;
+}
+
+/** The dry-run gate, forgetting the host's probed state once something was applied there. */
+function change<T>(step: Step, description: string, apply: () => Promise<T>): Promise<T | undefined> {
+  return step.change(description, async () => {
+    step.data.states.delete(step.host.name);
+    return apply();
+  });
 }
 
 function run(step: Step, command: string, timeoutMs = 120_000): Promise<unknown> {
@@ -213,11 +261,12 @@ const swapPhase: HostPhase<PrepareRun, ClusterHost> = {
   title: "Turn swap off, now and across reboots",
   hosts: (run) => run.hosts,
   run: async (step) => {
-    const state = await probe(step);
+    const state = await stateOf(step);
     if (state.swapDevices.length > 0)
-      await step.change(`turn swap off (${state.swapDevices.join(", ")})`, () => run(step, "swapoff -a"));
+      await change(step, `turn swap off (${state.swapDevices.join(", ")})`, () => run(step, "swapoff -a"));
     if (state.fstabSwapEntries > 0) {
-      await step.change(
+      await change(
+        step,
         `comment out ${state.fstabSwapEntries} swap entr${state.fstabSwapEntries === 1 ? "y" : "ies"} in /etc/fstab`,
         async () => {
           const fstab = (
@@ -248,14 +297,14 @@ const modulesPhase: HostPhase<PrepareRun, ClusterHost> = {
   title: "Load overlay and br_netfilter, now and at boot",
   hosts: (run) => run.hosts,
   run: async (step) => {
-    const state = await probe(step, { hashFiles: [MODULES_FILE] });
+    const state = await stateOf(step);
     const content = modulesFile();
     if (state.fileHashes.get(MODULES_FILE) !== sha256Text(content))
-      await step.change(`write ${MODULES_FILE} (${KERNEL_MODULES.join(", ")})`, () =>
+      await change(step, `write ${MODULES_FILE} (${KERNEL_MODULES.join(", ")})`, () =>
         writeText(step, MODULES_FILE, content),
       );
     if (!state.overlayFs || !state.bridgeNetfilter)
-      await step.change(`load kernel modules ${KERNEL_MODULES.join(", ")}`, () =>
+      await change(step, `load kernel modules ${KERNEL_MODULES.join(", ")}`, () =>
         run(step, `modprobe -a ${KERNEL_MODULES.join(" ")}`),
       );
   },
@@ -267,13 +316,14 @@ const sysctlPhase: HostPhase<PrepareRun, ClusterHost> = {
   help: `Writes ${SYSCTL_FILE} and applies that file alone (sysctl -p), never sysctl --system.`,
   hosts: (run) => run.hosts,
   run: async (step) => {
-    const state = await probe(step, { hashFiles: [SYSCTL_FILE] });
+    const state = await stateOf(step);
     const content = sysctlFile();
     if (state.fileHashes.get(SYSCTL_FILE) !== sha256Text(content))
-      await step.change(`write ${SYSCTL_FILE}`, () => writeText(step, SYSCTL_FILE, content));
+      await change(step, `write ${SYSCTL_FILE}`, () => writeText(step, SYSCTL_FILE, content));
     const off = Object.entries(NETWORK_SYSCTLS).filter(([key, value]) => state.sysctls.get(key) !== value);
     if (off.length > 0)
-      await step.change(
+      await change(
+        step,
         `apply ${SYSCTL_FILE} (${off.map(([key, value]) => `${key}=${value}`).join(", ")})`,
         () => run(step, `sysctl -q -p ${SYSCTL_FILE}`),
       );
@@ -297,25 +347,29 @@ const packagesPhase: HostPhase<PrepareRun, ClusterHost> = {
   run: async (step) => {
     const { data, host } = step;
     const names = packagesNeeded(data, host);
-    const state = await probe(step, { packages: names });
+    const state = await stateOf(step);
     const missing = names.filter((name) => !state.packages.has(name));
     if (missing.length === 0) return;
     const debs = missing
       .map((name) => debFor(data.bundle, distro(data, host), name))
       .filter((file) => file !== undefined);
     const shown = debs.map((file) => `${file.package?.name} ${file.package?.version}`).join(", ");
-    await step.change(`install ${shown} from the bundle`, async () => {
-      const paths: string[] = [];
-      for (const file of debs) {
-        const target = `${NODE_SCRATCH_DIR}/${posix.basename(file.path)}`;
-        await writeStreamAtomic(host.host, target, data.bundle.open(file.path), file.sha256, {
-          sudo: host.sudo,
-          signal: step.signal,
-          mode: 0o600,
-          dirMode: 0o700,
-        });
-        paths.push(target);
-      }
+    await change(step, `install ${shown} from the bundle`, async () => {
+      const paths = debs.map((file) => `${NODE_SCRATCH_DIR}/${posix.basename(file.path)}`);
+      await eachAtMost(UPLOADS_PER_HOST, debs, (file) =>
+        writeStreamAtomic(
+          host.host,
+          `${NODE_SCRATCH_DIR}/${posix.basename(file.path)}`,
+          data.bundle.open(file.path),
+          file.sha256,
+          {
+            sudo: host.sudo,
+            signal: step.signal,
+            mode: 0o600,
+            dirMode: 0o700,
+          },
+        ),
+      );
       const quoted = paths.map(shellQuote).join(" ");
       try {
         await run(step, `DEBIAN_FRONTEND=noninteractive dpkg -i ${quoted}`, 600_000);
@@ -349,7 +403,7 @@ const containerdPhase: HostPhase<PrepareRun, ClusterHost> = {
   run: async (step) => {
     const { data, host } = step;
     const facts = factsOf(data, host.name);
-    const state = await probe(step, { hashFiles: [CONTAINERD_CONFIG] });
+    const state = await stateOf(step);
     // In a dry run on a bare host containerd is not installed yet: plan for the bundle's version.
     const bundled = debFor(data.bundle, distro(data, host), "containerd")?.package?.version;
     const version = state.containerdVersion ?? (bundled ? upstreamVersion(bundled) : undefined);
@@ -368,16 +422,17 @@ const containerdPhase: HostPhase<PrepareRun, ClusterHost> = {
     });
     const configChanged = state.fileHashes.get(CONTAINERD_CONFIG) !== sha256Text(config);
     if (configChanged)
-      await step.change(
+      await change(
+        step,
         `write ${CONTAINERD_CONFIG} (config version ${containerdConfigVersion(version)} for containerd ${version})`,
         () => writeText(step, CONTAINERD_CONFIG, config),
       );
     if (state.units.containerd.enabled !== "enabled")
-      await step.change("enable containerd", () => run(step, "systemctl enable containerd"));
+      await change(step, "enable containerd", () => run(step, "systemctl enable containerd"));
     if (state.units.containerd.active !== "active")
-      await step.change("start containerd", () => run(step, "systemctl start containerd"));
+      await change(step, "start containerd", () => run(step, "systemctl start containerd"));
     else if (configChanged)
-      await step.change("restart containerd (its config changed)", () =>
+      await change(step, "restart containerd (its config changed)", () =>
         run(step, "systemctl restart containerd"),
       );
     if (!step.dryRun) await waitForContainerd(step);
@@ -423,7 +478,7 @@ const binariesPhase: HostPhase<PrepareRun, ClusterHost> = {
   run: async (step) => {
     const { data, host } = step;
     const placements = binaryPlacements(data, host);
-    const state = await probe(step);
+    const state = await stateOf(step);
     const record = recordOf(data, host, state);
     const wanted: WantedFile[] = placements.map(({ file, target }) => ({
       path: target,
@@ -435,27 +490,26 @@ const binariesPhase: HostPhase<PrepareRun, ClusterHost> = {
       sudo: host.sudo,
       signal: step.signal,
     });
-    for (const { file, target } of placements) {
+    const todo = placements.flatMap(({ file, target }) => {
       const status = statuses.get(target);
-      if (status?.status === "same") {
-        remember(record, { path: target, sha256: file.sha256, size: status.size, mtime: status.mtime });
-        continue;
-      }
-      const why = status?.status === "differs" ? "replace" : "install";
-      await step.change(
-        `${why} ${target} (${size(file.size)}, sha256 ${file.sha256.slice(0, 12)}…)`,
-        async () => {
-          await writeStreamAtomic(host.host, target, data.bundle.open(file.path), file.sha256, {
-            sudo: host.sudo,
-            signal: step.signal,
-            mode: 0o755,
-            timeoutMs: 600_000,
-          });
-          const stat = await statForRecord(host.host, target, { sudo: host.sudo, signal: step.signal });
-          remember(record, { path: target, sha256: file.sha256, ...stat });
-        },
-      );
-    }
+      if (status?.status !== "same")
+        return [{ file, target, why: status?.status === "differs" ? "replace" : "install" }];
+      remember(record, { path: target, sha256: file.sha256, size: status.size, mtime: status.mtime });
+      return [];
+    });
+    // Several files at once: small CNI plugins are bound by round trips, not by bandwidth.
+    await eachAtMost(UPLOADS_PER_HOST, todo, ({ file, target, why }) =>
+      change(step, `${why} ${target} (${size(file.size)}, sha256 ${file.sha256.slice(0, 12)}…)`, async () => {
+        await writeStreamAtomic(host.host, target, data.bundle.open(file.path), file.sha256, {
+          sudo: host.sudo,
+          signal: step.signal,
+          mode: 0o755,
+          timeoutMs: 600_000,
+        });
+        const stat = await statForRecord(host.host, target, { sudo: host.sudo, signal: step.signal });
+        remember(record, { path: target, sha256: file.sha256, ...stat });
+      }),
+    );
   },
 };
 
@@ -469,14 +523,14 @@ const kubeletUnitPhase: HostPhase<PrepareRun, ClusterHost> = {
       { path: KUBELET_UNIT, content: KUBELET_SERVICE },
       { path: KUBELET_DROP_IN, content: KUBEADM_DROP_IN },
     ];
-    const state = await probe(step, { hashFiles: units.map((unit) => unit.path) });
+    const state = await stateOf(step);
     const stale = units.filter((unit) => state.fileHashes.get(unit.path) !== sha256Text(unit.content));
     for (const unit of stale)
-      await step.change(`write ${unit.path}`, () => writeText(step, unit.path, unit.content));
+      await change(step, `write ${unit.path}`, () => writeText(step, unit.path, unit.content));
     if (stale.length > 0)
-      await step.change("reload systemd's units", () => run(step, "systemctl daemon-reload"));
+      await change(step, "reload systemd's units", () => run(step, "systemctl daemon-reload"));
     if (state.units.kubelet.enabled !== "enabled")
-      await step.change("enable kubelet (init or join starts it)", () =>
+      await change(step, "enable kubelet (init or join starts it)", () =>
         run(step, "systemctl enable kubelet"),
       );
   },
@@ -493,7 +547,12 @@ const imagesPhase: HostPhase<PrepareRun, ClusterHost> = {
   run: async (step) => {
     const { data, host } = step;
     const wanted = imagesForRole(data.cluster, host.spec.role);
-    const state = await probe(step);
+    const state = await stateOf(step);
+    if (!state.criAnswers && !step.dryRun) {
+      throw new Error(
+        `containerd does not answer on ${CONTAINERD_SOCKET}: run the containerd phase first (kubeforge prepare phase containerd), or prepare as a whole`,
+      );
+    }
     const missing = new Set(wanted.filter((ref) => !state.images.has(ref)));
     if (missing.size === 0) return;
     const archives = data.bundle.manifest.files.filter(
@@ -501,25 +560,16 @@ const imagesPhase: HostPhase<PrepareRun, ClusterHost> = {
     );
     for (const archive of archives) {
       const refs = (archive.images ?? []).filter((ref) => missing.has(ref));
-      await step.change(`import ${refs.join(", ")} (${size(archive.size)})`, async () => {
-        const target = `${NODE_SCRATCH_DIR}/${posix.basename(archive.path)}`;
-        await writeStreamAtomic(host.host, target, data.bundle.open(archive.path), archive.sha256, {
+      // Streamed from the bundle into ctr: containerd checks every blob against its digest, and an
+      // import cut short leaves no image behind, so no temp copy is needed.
+      await change(step, `import ${refs.join(", ")} (${size(archive.size)})`, () =>
+        host.host.exec(`ctr --address ${CONTAINERD_SOCKET} -n ${K8S_NAMESPACE} images import -`, {
           sudo: host.sudo,
           signal: step.signal,
-          mode: 0o600,
-          dirMode: 0o700,
           timeoutMs: 600_000,
-        });
-        try {
-          await run(
-            step,
-            `ctr --address ${CONTAINERD_SOCKET} -n ${K8S_NAMESPACE} images import ${shellQuote(target)}`,
-            600_000,
-          );
-        } finally {
-          await run(step, `rm -f -- ${shellQuote(target)}`);
-        }
-      });
+          stdin: data.bundle.open(archive.path),
+        }),
+      );
     }
     if (step.dryRun) return;
     const after = await probe(step);
@@ -541,14 +591,14 @@ const recordPhase: HostPhase<PrepareRun, ClusterHost> = {
   hosts: (run) => run.hosts,
   run: async (step) => {
     const { data, host } = step;
-    const state = await probe(step);
+    const state = await stateOf(step);
     const record = {
       ...recordOf(data, host, state),
       kubernetesVersion: data.cluster.spec.kubernetes.version,
     };
     const text = serializeInstallRecord(record);
     if (text !== state.installRecord)
-      await step.change(`write ${INSTALL_RECORD}`, () => writeText(step, INSTALL_RECORD, text, 0o600));
+      await change(step, `write ${INSTALL_RECORD}`, () => writeText(step, INSTALL_RECORD, text, 0o600));
   },
 };
 
