@@ -1,4 +1,5 @@
 // The process entry point: the only module that reads process.* and sets the exit code.
+import { setMaxListeners } from "node:events";
 import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 
@@ -18,6 +19,8 @@ if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-V")) {
   process.stdout.write(`${ownVersion()}\n`);
 } else {
   const controller = new AbortController();
+  // Every command in flight on every host listens for the abort: hundreds with many hosts, by design.
+  setMaxListeners(0, controller.signal);
   let interrupts = 0;
   const interrupt = (signal: NodeJS.Signals) => {
     // The first Ctrl-C lets running hosts stop cleanly; a second one ends the process now.

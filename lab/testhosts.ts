@@ -2,7 +2,9 @@
 // tests. Each host is a systemd-nspawn container booting a real systemd from a shared, cached base
 // (read-only overlay lower layer), with its own IP on a private bridge, sshd, and containerd + runc
 // installed but disabled. Several instances can run at once (distinct bridge + subnet).
+
 import { randomBytes } from "node:crypto";
+import { setMaxListeners } from "node:events";
 import { mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ensureBase, hashPassword, SUDO_USER } from "./base.js";
@@ -206,7 +208,10 @@ function ssh(ctx: Ctx, name: string, command: string) {
 async function waitReady(ctx: Ctx, names: string[]): Promise<void> {
   const local = new AbortController();
   const signals = [local.signal, ...(ctx.signal ? [ctx.signal] : [])];
-  const sub: Ctx = { ...ctx, signal: AbortSignal.any(signals) };
+  const signal = AbortSignal.any(signals);
+  // One waiter per host listens on it at once: many hosts are many listeners, by design.
+  setMaxListeners(0, signal);
+  const sub: Ctx = { ...ctx, signal };
   const t0 = Date.now();
   const one = async (name: string) => {
     for (;;) {
