@@ -58,7 +58,7 @@ export const BASE_PACKAGES = [
   "containernetworking-plugins",
 ];
 /** Bump when customizeBase changes: forces a (cheap) re-customization of the cached debootstrap. */
-const BASE_REVISION = 1;
+const BASE_REVISION = 2;
 
 export const SUDO_USER = "kubeforge";
 /** Inside every host; a copy is also at <root>/busybox-oci.tar. */
