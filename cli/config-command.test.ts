@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import yaml from "js-yaml";
 import { describe, expect, it } from "vitest";
-import { kubeforge, testDir } from "./testing.js";
+import { kubeforge, minimalClusterFile, testDir } from "./testing.js";
 
 // hosts[1].address sits on line 14, as in the issue's example message.
 const BASE = `apiVersion: kubeforge.dev/v1alpha1
@@ -22,16 +22,7 @@ spec:
 `;
 
 /** The issue's minimal file, verbatim: it must be valid with everything else defaulted. */
-const MINIMAL = `apiVersion: kubeforge.dev/v1alpha1
-kind: Cluster
-metadata: {name: demo}
-spec:
-  ssh: {user: root, keyPath: ./id_ed25519, knownHostsPath: ./known_hosts}
-  kubernetes: {version: v1.30.4}
-  hosts:
-    - {name: cp1, address: 198.18.0.11, role: control-plane}
-    - {name: w1, address: 198.18.0.12, role: worker}
-`;
+const MINIMAL = minimalClusterFile();
 
 function edit(replacements: Array<[string, string]>, text = BASE): string {
   return replacements.reduce((out, [from, to]) => {

@@ -1,15 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { kubeforge, testDir } from "./testing.js";
+import { kubeforge, minimalClusterFile, testDir } from "./testing.js";
 
-const CLUSTER = `apiVersion: kubeforge.dev/v1alpha1
-kind: Cluster
-metadata: {name: demo}
-spec:
-  ssh: {user: root, keyPath: ./id_ed25519, knownHostsPath: ./known_hosts}
-  kubernetes: {version: v1.34.2}
-  hosts:
-    - {name: cp1, address: 198.18.0.11, role: control-plane}
-`;
+const CLUSTER = minimalClusterFile("v1.34.2");
 
 describe("kubeforge images list", () => {
   it("prints the exact refs, one per line", async () => {

@@ -6,18 +6,9 @@ import { describe, expect, it } from "vitest";
 import type { CliIo } from "./io.js";
 import { runCli } from "./program.js";
 import { addResetCommand } from "./reset-command.js";
-import { kubeforge, testDir } from "./testing.js";
+import { kubeforge, minimalClusterFile, testDir } from "./testing.js";
 
-const CLUSTER = `apiVersion: kubeforge.dev/v1alpha1
-kind: Cluster
-metadata: {name: demo}
-spec:
-  ssh: {user: root, keyPath: ./id_ed25519, knownHostsPath: ./known_hosts}
-  kubernetes: {version: v1.30.4}
-  hosts:
-    - {name: cp1, address: 198.18.0.11, role: control-plane}
-    - {name: w1, address: 198.18.0.12, role: worker}
-`;
+const CLUSTER = minimalClusterFile();
 
 const FILES = { "cluster.yaml": CLUSTER, id_ed25519: "not a key: never read", known_hosts: "" };
 

@@ -21,6 +21,20 @@ class Capture implements Output {
   }
 }
 
+/** The issue's minimal cluster file (one control plane, one worker), at `version`. */
+export function minimalClusterFile(version = "v1.30.4"): string {
+  return `apiVersion: kubeforge.dev/v1alpha1
+kind: Cluster
+metadata: {name: demo}
+spec:
+  ssh: {user: root, keyPath: ./id_ed25519, knownHostsPath: ./known_hosts}
+  kubernetes: {version: ${version}}
+  hosts:
+    - {name: cp1, address: 198.18.0.11, role: control-plane}
+    - {name: w1, address: 198.18.0.12, role: worker}
+`;
+}
+
 /** A temp directory holding `files`, removed when the test ends. */
 export function testDir(files: Record<string, string> = {}): string {
   const dir = mkdtempSync(join(tmpdir(), "kubeforge-test-"));
