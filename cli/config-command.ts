@@ -1,7 +1,9 @@
-// `kubeforge config validate|schema|print-defaults|reference`: the cluster file, checked and explained.
+// `kubeforge config validate|schema|print-defaults|render|reference`: the cluster file, checked and
+// explained, and the files it gives each host.
 import type { Command } from "commander";
 import { clusterJsonSchema, printDefaults, renderReference } from "../config/export.js";
 import { loadClusterFile } from "../config/load.js";
+import { hostNamed, nodeFiles } from "../node/files.js";
 import { ConfigError } from "../workflow/errors.js";
 import { EVENT_VERSION } from "../workflow/events.js";
 import type { CliContext } from "./program.js";
@@ -59,6 +61,46 @@ export function addConfigCommands(program: Command, context: CliContext): void {
       const { cluster } = await loadClusterFile(options.file, loadOptions);
       io.stdout.write(printDefaults(cluster));
     });
+
+  config
+    .command("render")
+    .description(
+      "Print the files a host gets, as kubeadm writes them: static pod manifests (control plane), the kubelet's config.yaml and kubeadm-flags.env, its unit and drop-in (opens no host)",
+    )
+    .option(FILE_FLAGS, FILE_HELP, DEFAULT_FILE)
+    .requiredOption("--host <name>", "the host of the cluster file")
+    .option("--hostname <name>", "the host's own hostname, when it differs from its name in the file")
+    .option("--container <kind>", "the host is a container of this kind (systemd-detect-virt --container)")
+    .option("--cgroup-v1", "the host has cgroup v1 (default: v2)")
+    .option("--systemd-resolved", "systemd-resolved is active on the host")
+    .action(
+      async (options: {
+        file: string;
+        host: string;
+        hostname?: string;
+        container?: string;
+        cgroupV1?: boolean;
+        systemdResolved?: boolean;
+      }) => {
+        const { cluster } = await loadClusterFile(options.file, loadOptions);
+        const files = nodeFiles(cluster, hostNamed(cluster, options.host), {
+          hostname: options.hostname ?? options.host,
+          container: options.container,
+          cgroupVersion: options.cgroupV1 ? 1 : 2,
+          systemdResolvedActive: options.systemdResolved === true,
+        });
+        io.stdout.write(
+          json()
+            ? `${JSON.stringify({ v: EVENT_VERSION, type: "node.files", host: options.host, files })}\n`
+            : files
+                .map(
+                  (file) =>
+                    `# ${file.path} (mode ${file.mode.toString(8).padStart(4, "0")})\n${file.content}`,
+                )
+                .join("\n"),
+        );
+      },
+    );
 
   config
     .command("reference")
