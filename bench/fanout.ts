@@ -11,8 +11,7 @@
 // add GSSAPIAuthentication=yes) and its default key exchange (sntrup761x25519 in OpenSSH 9.2; a
 // reference row, not the goal, forces curve25519 as kubeforge uses). kubeforge sends the probe inside
 // its usual start wrapper (`exec setsid -w sh -c … kubeforge '<probe>'`); pssh sends it bare.
-import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { spawn } from "node:child_process";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -22,99 +21,16 @@ import { loadClusterFile } from "../config/load.js";
 import { factsScript } from "../facts/facts.js";
 import { type Lab, labDown, labUp } from "../lab/testhosts.js";
 import { inspectedDirs } from "../preflight/checks.js";
+import { median, requireGnuTime, type Sample, Stopwatch } from "./measure.js";
 
 const runs = Number(process.argv[2] ?? 5);
 const SIZES = [1, 10] as const;
 const INSTANCE = { bridge: "kfbrb0", subnet: "198.18.11" };
 const GOAL = 0.5;
-const TIME = "/usr/bin/time";
 const bin = fileURLToPath(new URL("../../bin/kubeforge.js", import.meta.url));
 
-interface Sample {
-  wallMs: number;
-  /** Peak RSS of the process (for pssh: of its largest single process, python or one ssh). */
-  rssKiB: number;
-  /** user + sys of the process and all its children. */
-  cpuMs: number;
-  /** Busy CPU time of the whole machine during the run: the tool, the hosts' sshd and the probe. */
-  machineCpuMs: number;
-  stdout: string;
-  /** Date.now() just before the spawn, to place the child's event timestamps. */
-  spawnedAt: number;
-}
-
-const interrupt = new AbortController();
-let current: ChildProcess | undefined;
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.on(signal, () => {
-    if (interrupt.signal.aborted) return;
-    process.stderr.write(`\n${signal}: stopping, tearing down ${INSTANCE.bridge}\n`);
-    // only the process group of the child this bench started (time, and kubeforge or pssh + ssh)
-    if (current?.pid !== undefined && current.exitCode === null) {
-      try {
-        process.kill(-current.pid, "SIGTERM");
-      } catch {}
-    }
-    interrupt.abort(new Error(`received ${signal}`));
-  });
-}
-
+const stopwatch = new Stopwatch(`tearing down ${INSTANCE.bridge}`);
 const log = (line: string) => process.stderr.write(`${line}\n`);
-
-/** Busy and total jiffies of all CPUs, from /proc/stat. */
-async function cpuJiffies(): Promise<{ busy: number; total: number }> {
-  const line = (await readFile("/proc/stat", "utf8")).split("\n")[0] ?? "";
-  const fields = line.trim().split(/\s+/).slice(1).map(Number);
-  const total = fields.slice(0, 8).reduce((a, b) => a + b, 0); // guest time is already in user
-  const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
-  return { busy: total - idle, total };
-}
-
-/** Runs argv under GNU time; wall time is measured here, from spawn to exit. */
-async function timeOnce(argv: string[], env: NodeJS.ProcessEnv, timeFile: string): Promise<Sample> {
-  interrupt.signal.throwIfAborted();
-  const before = await cpuJiffies();
-  const spawnedAt = Date.now();
-  const started = process.hrtime.bigint();
-  // its own process group, so an interrupt can end the whole tree this bench started
-  const child = spawn(TIME, ["-f", "%M %U %S", "-o", timeFile, ...argv], {
-    env,
-    stdio: ["ignore", "pipe", "pipe"],
-    detached: true,
-  });
-  current = child;
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  child.stdout?.on("data", (chunk: Buffer) => out.push(chunk));
-  child.stderr?.on("data", (chunk: Buffer) => err.push(chunk));
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.once("error", reject);
-    child.once("close", (exitCode) => resolve(exitCode));
-  });
-  const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
-  const after = await cpuJiffies();
-  current = undefined;
-  interrupt.signal.throwIfAborted();
-  if (code !== 0) {
-    const tail = Buffer.concat(err).toString().trim().split("\n").slice(-8).join("\n");
-    throw new Error(`${argv.slice(0, 3).join(" ")} … exited ${code}:\n${tail}`);
-  }
-  const [rss = "0", user = "0", sys = "0"] = (await readFile(timeFile, "utf8")).trim().split(/\s+/);
-  const hz = 100; // USER_HZ
-  return {
-    wallMs,
-    rssKiB: Number(rss),
-    cpuMs: (Number(user) + Number(sys)) * 1000,
-    machineCpuMs: ((after.busy - before.busy) * 1000) / hz,
-    stdout: Buffer.concat(out).toString(),
-    spawnedAt,
-  };
-}
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
-};
 
 const TOOLS = ["kubeforge", "pssh", "pssh-c25519"] as const;
 type Tool = (typeof TOOLS)[number];
@@ -191,7 +107,7 @@ async function checkPsshOutput(c: Case): Promise<void> {
 /** Per-phase timings of one `-o json` run: spawn → run.start, each phase, run.end → exit. */
 async function phaseRun(c: Case, env: NodeJS.ProcessEnv, timeFile: string): Promise<Record<string, number>> {
   const [node, script, ...rest] = c.kubeforge;
-  const sample = await timeOnce([node ?? "", script ?? "", "-o", "json", ...rest], env, timeFile);
+  const sample = await stopwatch.time([node ?? "", script ?? "", "-o", "json", ...rest], env, timeFile);
   const { spawnedAt } = sample;
   const exitedAt = spawnedAt + sample.wallMs;
   const phases: Record<string, number> = {};
@@ -208,7 +124,7 @@ async function phaseRun(c: Case, env: NodeJS.ProcessEnv, timeFile: string): Prom
 }
 
 async function main(): Promise<void> {
-  if (!existsSync(TIME)) throw new Error(`${TIME} is missing: apt-get install -y time`);
+  requireGnuTime();
   const which = spawn("sh", ["-c", "command -v parallel-ssh"], { stdio: "ignore" });
   const found = await new Promise<number | null>((resolve) => which.once("close", resolve));
   if (found !== 0) throw new Error("parallel-ssh is missing: apt-get install -y pssh");
@@ -219,12 +135,12 @@ async function main(): Promise<void> {
   const timeFile = join(dir, "time.out");
   let lab: Lab | undefined;
   try {
-    lab = await labUp(Math.max(...SIZES), { ...INSTANCE, log, signal: interrupt.signal });
+    lab = await labUp(Math.max(...SIZES), { ...INSTANCE, log, signal: stopwatch.signal });
     const { cases, psshShown } = await prepareCases(lab, dir);
     const samples = new Map<string, Sample[]>();
     const add = (key: string, sample: Sample) => samples.set(key, [...(samples.get(key) ?? []), sample]);
     const runCase = async (c: Case, tool: Tool) => {
-      const sample = await timeOnce(c[tool], env, timeFile);
+      const sample = await stopwatch.time(c[tool], env, timeFile);
       if (tool !== "kubeforge") await checkPsshOutput(c);
       return sample;
     };
@@ -313,5 +229,5 @@ try {
   await main();
 } catch (error) {
   log(`fanout: ${error instanceof Error ? error.message : String(error)}`);
-  process.exitCode = interrupt.signal.aborted ? 130 : 1;
+  process.exitCode = stopwatch.signal.aborted ? 130 : 1;
 }

@@ -20,11 +20,9 @@
 // host at once (kubeforge's default concurrency is 30; Ansible's forks = hosts) and are each a fresh
 // process per run, with no ssh connection kept from an earlier run. Ansible runs tuned: pipelining,
 // no fact gathering, the interpreter path given, ControlPersist (its default) within a run.
-import { type ChildProcess, spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { setMaxListeners } from "node:events";
 import { createReadStream, createWriteStream, existsSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -33,6 +31,7 @@ import { $ } from "zx";
 import { buildTestBundleDir } from "../ansible-free-tests/support/bundle-dir.js";
 import { labClusterFile } from "../cli/lab-command.js";
 import { type Lab, labDown, labUp } from "../lab/testhosts.js";
+import { median, requireGnuTime, type Sample, Stopwatch } from "./measure.js";
 
 const rounds = Number(process.argv[2] ?? 1);
 const SIZES = [1, 3, 6] as const;
@@ -76,95 +75,12 @@ const COMPARED_FILES = [
   "/opt/cni/bin/bridge",
 ];
 const SCP_TARGET = "/var/tmp/kubeforge-bench-scp.bundle";
-const TIME = "/usr/bin/time";
 const bin = fileURLToPath(new URL("../../bin/kubeforge.js", import.meta.url));
 const playbookDir = fileURLToPath(new URL("../../bench/provision/", import.meta.url));
 
-interface Sample {
-  wallMs: number;
-  /** user + sys of the process and all its children. */
-  cpuMs: number;
-  /** Busy CPU time of the whole machine during the run: the tool, the hosts' sshd and commands, everything else. */
-  machineCpuMs: number;
-  /** 1-minute load average just before the run. */
-  load: number;
-  stdout: string;
-}
-
-const interrupt = new AbortController();
-setMaxListeners(0, interrupt.signal); // every lab command and host check listens to it
-let current: ChildProcess | undefined;
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.on(signal, () => {
-    if (interrupt.signal.aborted) return;
-    process.stderr.write(`\n${signal}: stopping, tearing down ${INSTANCE.bridge}\n`);
-    // only the process group of the child this bench started
-    if (current?.pid !== undefined && current.exitCode === null) {
-      try {
-        process.kill(-current.pid, "SIGTERM");
-      } catch {}
-    }
-    interrupt.abort(new Error(`received ${signal}`));
-  });
-}
-
+const stopwatch = new Stopwatch(`tearing down ${INSTANCE.bridge}`);
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const run = $({ quiet: true });
-
-async function cpuJiffies(): Promise<number> {
-  const line = (await readFile("/proc/stat", "utf8")).split("\n")[0] ?? "";
-  const fields = line.trim().split(/\s+/).slice(1).map(Number);
-  const total = fields.slice(0, 8).reduce((a, b) => a + b, 0);
-  return total - (fields[3] ?? 0) - (fields[4] ?? 0);
-}
-
-/** Runs argv under GNU time in its own process group; wall time is measured here, spawn to exit. */
-async function timeOnce(argv: string[], env: NodeJS.ProcessEnv, timeFile: string): Promise<Sample> {
-  interrupt.signal.throwIfAborted();
-  const load = loadavg()[0] ?? 0;
-  const before = await cpuJiffies();
-  const started = process.hrtime.bigint();
-  const child = spawn(TIME, ["-f", "%U %S", "-o", timeFile, ...argv], {
-    env,
-    stdio: ["ignore", "pipe", "pipe"],
-    detached: true,
-  });
-  current = child;
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  child.stdout?.on("data", (chunk: Buffer) => out.push(chunk));
-  child.stderr?.on("data", (chunk: Buffer) => err.push(chunk));
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.once("error", reject);
-    child.once("close", (exitCode) => resolve(exitCode));
-  });
-  const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
-  const after = await cpuJiffies();
-  current = undefined;
-  interrupt.signal.throwIfAborted();
-  const stdout = Buffer.concat(out).toString();
-  if (code !== 0) {
-    const text = `${stdout}\n${Buffer.concat(err).toString()}`.trim();
-    const tail = text.split("\n").slice(-25).join("\n");
-    throw new Error(`\`${argv.slice(0, 4).join(" ")} …\` exited ${code}:\n${tail}`);
-  }
-  const [user = "0", sys = "0"] = (await readFile(timeFile, "utf8")).trim().split(/\s+/);
-  return {
-    wallMs,
-    cpuMs: (Number(user) + Number(sys)) * 1000,
-    machineCpuMs: ((after - before) * 1000) / 100, // USER_HZ
-    load,
-    stdout,
-  };
-}
-
-/** The median; for an even count the mean of the middle two (two rounds give two first runs). */
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length / 2;
-  if (sorted.length % 2 === 1) return sorted[Math.floor(middle)] ?? Number.NaN;
-  return ((sorted[middle - 1] ?? Number.NaN) + (sorted[middle] ?? Number.NaN)) / 2;
-};
 
 // ---------------------------------------------------------------------------------------------
 // the bundle
@@ -375,7 +291,7 @@ async function onAll(lab: Lab, command: string): Promise<void> {
 
 /** Fresh hosts: booted now, containerd and runc purged, python3 for Ansible on the 6-host labs. */
 async function freshLab(hosts: number, pythonDebs: string[] | undefined): Promise<Lab> {
-  const lab = await labUp(hosts, { ...INSTANCE, log: () => {}, signal: interrupt.signal });
+  const lab = await labUp(hosts, { ...INSTANCE, log: () => {}, signal: stopwatch.signal });
   await onAll(
     lab,
     `systemctl stop containerd; DEBIAN_FRONTEND=noninteractive dpkg --purge ${PURGED_PACKAGES.join(" ")} >/dev/null`,
@@ -475,7 +391,7 @@ async function kubeforgePrepare(
   env: NodeJS.ProcessEnv,
   timeFile: string,
 ): Promise<KubeforgeRun> {
-  const sample = await timeOnce(
+  const sample = await stopwatch.time(
     [
       process.execPath,
       bin,
@@ -533,7 +449,7 @@ async function scpFloor(
   env: NodeJS.ProcessEnv,
   timeFile: string,
 ): Promise<Sample> {
-  const sample = await timeOnce(scpCommand(lab, bundle.file), env, timeFile);
+  const sample = await stopwatch.time(scpCommand(lab, bundle.file), env, timeFile);
   const sizes = await Promise.all(
     lab.hosts.map(async (host) =>
       (await onHost(lab, host.name, `stat -c %s ${SCP_TARGET} && rm ${SCP_TARGET}`)).stdout.trim(),
@@ -632,7 +548,7 @@ interface AnsibleRun {
 
 async function ansiblePlaybook(setup: AnsibleSetup, timeFile: string): Promise<AnsibleRun> {
   try {
-    const sample = await timeOnce(setup.argv, setup.env, timeFile);
+    const sample = await stopwatch.time(setup.argv, setup.env, timeFile);
     let changed = 0;
     for (const match of sample.stdout.matchAll(
       /^\S+\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=0/gm,
@@ -901,7 +817,7 @@ async function otherLabBridges(): Promise<string[]> {
 async function main(): Promise<void> {
   if (!Number.isInteger(rounds) || rounds < 1)
     throw new Error(`rounds must be a positive integer, got ${process.argv[2]}`);
-  if (!existsSync(TIME)) throw new Error(`${TIME} is missing: apt-get install -y time`);
+  requireGnuTime();
   if ((await run({ nothrow: true })`sh -c ${"command -v ansible-playbook"}`).exitCode !== 0)
     throw new Error("ansible-playbook is missing: apt-get install -y ansible-core");
   const started = performance.now();
@@ -955,5 +871,5 @@ try {
   await main();
 } catch (error) {
   log(`provision: ${error instanceof Error ? error.message : String(error)}`);
-  process.exitCode = interrupt.signal.aborted ? 130 : 1;
+  process.exitCode = stopwatch.signal.aborted ? 130 : 1;
 }
