@@ -351,18 +351,25 @@ function apiServer(ctx: Context): Json {
   );
 }
 
-function controllerManager(ctx: Context): Json {
-  const { cluster, node, gates } = ctx;
-  const k8s = cluster.spec.kubernetes;
-  const spec = componentSpec(k8s.controllerManager);
-  const kubeconfig = `${KUBERNETES_DIR}/controller-manager.conf`;
-  const base: Arg[] = [
+/** What the controller-manager and the scheduler both start with: local-only, leader-elected, one kubeconfig. */
+function leaderArgs(gates: Context["gates"], kubeconfig: string): Arg[] {
+  return [
     ...(gates.componentPortZero ? [{ name: "port", value: "0" }] : []),
     { name: "bind-address", value: "127.0.0.1" },
     { name: "leader-elect", value: "true" },
     { name: "kubeconfig", value: kubeconfig },
     { name: "authentication-kubeconfig", value: kubeconfig },
     { name: "authorization-kubeconfig", value: kubeconfig },
+  ];
+}
+
+function controllerManager(ctx: Context): Json {
+  const { cluster, node, gates } = ctx;
+  const k8s = cluster.spec.kubernetes;
+  const spec = componentSpec(k8s.controllerManager);
+  const kubeconfig = `${KUBERNETES_DIR}/controller-manager.conf`;
+  const base: Arg[] = [
+    ...leaderArgs(gates, kubeconfig),
     { name: "client-ca-file", value: `${PKI_DIR}/ca.crt` },
     { name: "requestheader-client-ca-file", value: `${PKI_DIR}/front-proxy-ca.crt` },
     { name: "root-ca-file", value: `${PKI_DIR}/ca.crt` },
@@ -409,15 +416,7 @@ function scheduler(ctx: Context): Json {
   const { cluster, gates } = ctx;
   const spec = componentSpec(cluster.spec.kubernetes.scheduler);
   const kubeconfig = `${KUBERNETES_DIR}/scheduler.conf`;
-  const base: Arg[] = [
-    ...(gates.componentPortZero ? [{ name: "port", value: "0" }] : []),
-    { name: "bind-address", value: "127.0.0.1" },
-    { name: "leader-elect", value: "true" },
-    { name: "kubeconfig", value: kubeconfig },
-    { name: "authentication-kubeconfig", value: kubeconfig },
-    { name: "authorization-kubeconfig", value: kubeconfig },
-    ...componentFeatureGates(cluster, gates),
-  ];
+  const base: Arg[] = [...leaderArgs(gates, kubeconfig), ...componentFeatureGates(cluster, gates)];
   const mounts = new Mounts();
   mounts.add("kubeconfig", kubeconfig, true, "FileOrCreate");
   addExtraVolumes(mounts, spec);
