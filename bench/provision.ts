@@ -587,6 +587,11 @@ async function withLab<T>(
   }
 }
 
+/** Files a sample under its key (`prepare/6`, `scp/3`, …). */
+function sampleAdder(results: Results): (key: string, sample: Sample) => void {
+  return (key, sample) => results.samples.set(key, [...(results.samples.get(key) ?? []), sample]);
+}
+
 async function kubeforgeLab(
   hosts: number,
   bundle: BundleInfo,
@@ -596,8 +601,7 @@ async function kubeforgeLab(
   results: Results,
 ): Promise<void> {
   const timeFile = join(work, "time.out");
-  const add = (key: string, sample: Sample) =>
-    results.samples.set(key, [...(results.samples.get(key) ?? []), sample]);
+  const add = sampleAdder(results);
   await withLab(hosts, python, async (lab) => {
     const clusterFile = join(work, `cluster-${hosts}.yaml`);
     await writeFile(clusterFile, clusterFileFor(lab, bundle.file));
@@ -642,8 +646,7 @@ async function ansibleLab(
   results: Results,
 ): Promise<void> {
   const timeFile = join(work, "time.out");
-  const add = (key: string, sample: Sample) =>
-    results.samples.set(key, [...(results.samples.get(key) ?? []), sample]);
+  const add = sampleAdder(results);
   await withLab(PEER_HOSTS, python, async (lab) => {
     const setup = await ansibleSetup(lab, bundle, await mkdtemp(join(work, "ansible-")), env);
     results.ansibleShown = setup.shown;
