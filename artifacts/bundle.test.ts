@@ -1,5 +1,14 @@
 import { execFileSync } from "node:child_process";
-import { readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import {
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { text } from "node:stream/consumers";
 import { describe, expect, it } from "vitest";
@@ -102,6 +111,63 @@ describe("createBundle", () => {
     ]);
   });
 
+  it("refuses binaries other than kubelet, kubectl, crictl and kubeadm, which would overwrite dpkg's files", async () => {
+    const dir = testDir();
+    const from = join(dir, "from");
+    writeBundleDir(from);
+    writeFileSync(join(from, "bin/linux-amd64/kubeadm"), "test stand-in kubeadm\n");
+    writeFileSync(join(from, "bin/linux-amd64/crictl"), "test stand-in crictl\n");
+    writeFileSync(join(from, "bin/linux-amd64/runc"), "test stand-in runc\n");
+    const error = await problemsOf(createBundle(from, join(dir, "out.bundle")));
+    expect(error.problems).toEqual([
+      {
+        member: "bin/linux-amd64/runc",
+        problem:
+          "is not kubelet, kubectl, crictl or kubeadm, the only binaries bin/ may hold: prepare installs them to /usr/bin, over any file dpkg owns there",
+        fix: "remove it; OS tools such as runc or containerd go in packages/<distro>/ as .debs",
+      },
+    ]);
+    expect(readdirSync(dir)).toEqual(["from"]);
+
+    rmSync(join(from, "bin/linux-amd64/runc"));
+    const { manifest } = await createBundle(from, join(dir, "out.bundle"));
+    expect(manifest.files.filter((f) => f.kind === "binary").map((f) => f.path)).toEqual([
+      "bin/linux-amd64/crictl",
+      "bin/linux-amd64/kubeadm",
+      "bin/linux-amd64/kubectl",
+      "bin/linux-amd64/kubelet",
+    ]);
+  });
+
+  it("reads names from a docker save archive whose layers are symlinks, and packs it whole", async () => {
+    const dir = testDir();
+    const from = join(dir, "from");
+    writeBundleDir(from, { images: CLUSTER_IMAGES.slice(1) });
+    // As docker save before v25 writes a layer two images share: once, then a symlink.
+    const layout = join(dir, "docker");
+    mkdirSync(join(layout, "aaa"), { recursive: true });
+    mkdirSync(join(layout, "bbb"));
+    writeFileSync(join(layout, "aaa/layer.tar"), "test stand-in layer\n");
+    symlinkSync("../aaa/layer.tar", join(layout, "bbb/layer.tar"));
+    const ref = CLUSTER_IMAGES[0] ?? "";
+    writeFileSync(
+      join(layout, "manifest.json"),
+      JSON.stringify([{ Config: "c.json", RepoTags: [ref], Layers: ["aaa/layer.tar", "bbb/layer.tar"] }]),
+    );
+    const archive = join(from, "images/linked.tar");
+    execFileSync("tar", ["-C", layout, "-cf", archive, "."]);
+    expect(execFileSync("tar", ["-tvf", archive], { encoding: "utf8" })).toMatch(
+      /^l.* \.\/bbb\/layer\.tar -> \.\.\/aaa\/layer\.tar$/m,
+    );
+
+    const bundle = join(dir, "k8s.bundle");
+    const { manifest } = await createBundle(from, bundle);
+    expect(manifest.files.find((f) => f.path === "images/linked.tar")).toMatchObject({ images: [ref] });
+    const packed = execFileSync("tar", ["-xOf", bundle, "images/linked.tar"]);
+    expect(packed.equals(readFileSync(archive))).toBe(true);
+    await openBundle(bundle, { cacheDir: join(dir, "cache") });
+  });
+
   it("leaves no partial file behind when interrupted", async () => {
     const dir = testDir();
     const from = join(dir, "from");
@@ -197,6 +263,38 @@ describe("openBundle", () => {
     );
     expect((await problemsOf(openBundle(join(dir, "absent"), { cacheDir: dir }))).message).toContain(
       "does not exist",
+    );
+  });
+
+  it("refuses links among its own members, which cannot be read by offset", async () => {
+    const { dir, bundle, cacheDir } = await made();
+    const tree = join(dir, "tree");
+    mkdirSync(tree);
+    execFileSync("tar", ["-xf", bundle, "-C", tree]);
+    rmSync(join(tree, "bin/linux-amd64/kubectl"));
+    symlinkSync("kubelet", join(tree, "bin/linux-amd64/kubectl"));
+    const repacked = join(dir, "linked.bundle");
+    execFileSync("tar", ["-cf", repacked, "-C", tree, "manifest.json", "bin"]);
+    const error = await problemsOf(openBundle(repacked, { cacheDir }));
+    expect(error.message).toContain('member "bin/linux-amd64/kubectl" is of tar type "2", not a file');
+  });
+
+  it("refuses a manifest listing a binary that is not a Kubernetes one", async () => {
+    const { dir, bundle, cacheDir } = await made();
+    const tree = join(dir, "tree");
+    mkdirSync(tree);
+    execFileSync("tar", ["-xf", bundle, "-C", tree]);
+    // A bundle made before bin/ was restricted: runc would replace dpkg's /usr/bin/runc.
+    const manifestPath = join(tree, "manifest.json");
+    const manifest = JSON.parse(readFileSync(manifestPath, "utf8"));
+    const kubectl = manifest.files.find((f: { path: string }) => f.path === "bin/linux-amd64/kubectl");
+    kubectl.path = "bin/linux-amd64/runc";
+    writeFileSync(manifestPath, JSON.stringify(manifest));
+    const repacked = join(dir, "old.bundle");
+    execFileSync("tar", ["-cf", repacked, "-C", tree, "manifest.json", "bin"]);
+    const error = await problemsOf(openBundle(repacked, { cacheDir }));
+    expect(error.message).toMatch(
+      /manifest\.json: files\[\d+\] is a binary other than kubelet, kubectl, crictl, kubeadm/,
     );
   });
 });

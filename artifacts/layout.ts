@@ -3,7 +3,7 @@
 // Debian's file name convention; nothing is guessed from an image archive's file name.
 //
 //   kubernetes-version                    `v1.30.4` (or --kubernetes-version)
-//   bin/<os>-<arch>/                      kubelet, kubectl, optional crictl
+//   bin/<os>-<arch>/                      kubelet, kubectl, optional crictl and kubeadm; nothing else
 //   cni/<os>-<arch>/                      CNI plugins (bridge, host-local, loopback, portmap, …)
 //   images/*.tar                          OCI image layouts or `docker save` archives, uncompressed
 //   packages/<distro>-<release>-<arch>/   *.deb, named <name>_<version>_<arch>.deb
@@ -12,7 +12,7 @@ import { open, readdir, readFile, stat } from "node:fs/promises";
 import { join, posix, relative, sep } from "node:path";
 import { describeSupportedVersions, parseSupportedVersion } from "../config/versions.js";
 import { BundleError, type BundleProblem } from "../workflow/errors.js";
-import type { BundleFile } from "./manifest.js";
+import { BUNDLE_BINARIES, type BundleFile } from "./manifest.js";
 import { readMember, readTarIndex, TarFormatError } from "./tar.js";
 
 export const VERSION_FILE = "kubernetes-version";
@@ -125,7 +125,7 @@ function isFullRef(name: string): boolean {
  * org.opencontainers.image.ref.name when that is a full ref) and docker's `manifest.json` RepoTags.
  */
 export async function imageNamesIn(archive: string): Promise<string[]> {
-  const entries = await readTarIndex(archive);
+  const entries = await readTarIndex(archive, { skipLinks: true });
   const file = await open(archive, "r");
   try {
     const json = async (name: string): Promise<unknown> => {
@@ -227,6 +227,14 @@ async function planPlatformFiles(
   for (const platform of await sections(dir, PLATFORM, "linux-amd64", problems, fromDir)) {
     for (const source of await filesIn(platform.path, problems, fromDir)) {
       const path = relative(fromDir, source).split(sep).join("/");
+      if (kind === "binary" && !BUNDLE_BINARIES.includes(posix.basename(path))) {
+        problems.push({
+          member: path,
+          problem: `is not ${BUNDLE_BINARIES.slice(0, -1).join(", ")} or ${BUNDLE_BINARIES.at(-1)}, the only binaries bin/ may hold: prepare installs them to /usr/bin, over any file dpkg owns there`,
+          fix: "remove it; OS tools such as runc or containerd go in packages/<distro>/ as .debs",
+        });
+        continue;
+      }
       planned.push({
         source,
         entry: { path, size: (await stat(source)).size, kind, platform: platform.name },

@@ -6,6 +6,12 @@ import { BundleError } from "../workflow/errors.js";
 export const MANIFEST_MEMBER = "manifest.json";
 export const BUNDLE_API_VERSION = "kubeforge.dev/v1alpha1";
 
+/**
+ * The only files `bin/<platform>/` may hold. prepare installs them to /usr/bin, so anything else
+ * (runc, containerd from an upstream tarball) would silently replace files dpkg owns.
+ */
+export const BUNDLE_BINARIES = ["kubelet", "kubectl", "crictl", "kubeadm"];
+
 export type BundleFileKind = "binary" | "cni" | "image" | "package" | "manifest";
 
 export interface BundleFile {
@@ -49,6 +55,9 @@ function entryProblem(entry: unknown): string | undefined {
     return "has no valid kind";
   if (file.kind === "image" && !isStringArray(file.images)) return "is an image without image names";
   if ((file.kind === "binary" || file.kind === "cni") && !isString(file.platform)) return "has no platform";
+  if (file.kind === "binary" && !BUNDLE_BINARIES.includes(file.path.split("/").at(-1) ?? "")) {
+    return `is a binary other than ${BUNDLE_BINARIES.join(", ")}`;
+  }
   if (file.kind === "package") {
     const pkg = file.package as Record<string, unknown> | undefined;
     if (!isString(file.distro) || !pkg || ![pkg.name, pkg.version, pkg.arch].every(isString)) {

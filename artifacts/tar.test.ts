@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { linkSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -109,6 +109,25 @@ describe("readTarIndex", () => {
     const archive = join(dir, "pax.tar");
     execFileSync("tar", ["--format=posix", "-C", dir, "-cf", archive, long]);
     expect((await readTarIndex(archive)).map((e) => [e.name, e.size])).toEqual([[long, 3]]);
+  });
+
+  it("refuses links, or skips them with skipLinks (docker save before v25 links shared layers)", async () => {
+    const dir = testDir();
+    const tree = join(dir, "tree");
+    mkdirSync(join(tree, "a"), { recursive: true });
+    mkdirSync(join(tree, "b"));
+    mkdirSync(join(tree, "c"));
+    writeFileSync(join(tree, "a/layer.tar"), "layer");
+    symlinkSync("../a/layer.tar", join(tree, "b/layer.tar"));
+    linkSync(join(tree, "a/layer.tar"), join(tree, "c/layer.tar"));
+    const archive = join(dir, "links.tar");
+    execFileSync("tar", ["-C", tree, "-cf", archive, "a", "b", "c"]);
+
+    await expect(readTarIndex(archive)).rejects.toThrow(
+      new TarFormatError('member "b/layer.tar" is of tar type "2", not a file'),
+    );
+    const entries = await readTarIndex(archive, { skipLinks: true });
+    expect(entries.map((e) => [e.name, e.size])).toEqual([["a/layer.tar", 5]]);
   });
 
   it("tells a file that is not a tar, and one cut short, from a good one", async () => {

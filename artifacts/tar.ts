@@ -196,12 +196,21 @@ export async function readMember(
   return data;
 }
 
+export interface TarIndexOptions {
+  /**
+   * Skip hard and symbolic links instead of refusing them. For image archives only: `docker save`
+   * before v25 links shared layers, and ctr resolves them. A bundle's own members are read by
+   * offset, so there a link is an error.
+   */
+  skipLinks?: boolean;
+}
+
 /**
  * The regular-file members of a tar, in order, found by seeking over headers. Directories are
- * skipped; pax and GNU long names are understood (other tools write image archives); links and
- * devices are refused, since nothing kubeforge packs needs them.
+ * skipped; pax and GNU long names are understood (other tools write image archives); links (unless
+ * `skipLinks`) and devices are refused, since nothing kubeforge packs needs them.
  */
-export async function readTarIndex(path: string): Promise<TarEntry[]> {
+export async function readTarIndex(path: string, options: TarIndexOptions = {}): Promise<TarEntry[]> {
   const file = await open(path, "r");
   try {
     const { size: fileSize } = await file.stat();
@@ -241,7 +250,7 @@ export async function readTarIndex(path: string): Promise<TarEntry[]> {
         override = { path: data.toString("utf8").replace(/\0+$/, "") };
       } else if (type === "0" || type === "\0" || type === "7") {
         entries.push({ name, offset: dataOffset, size });
-      } else if (type !== "5" && type !== "g") {
+      } else if (type !== "5" && type !== "g" && !(options.skipLinks && (type === "1" || type === "2"))) {
         throw new TarFormatError(
           `member ${JSON.stringify(name)} is of tar type ${JSON.stringify(type)}, not a file`,
         );

@@ -117,6 +117,18 @@ describe("kubeforge bundle verify", () => {
     expect(run.stderr).toMatch(/checksum mismatch/);
   });
 
+  it("exits 2 on --platform or --distro without -f, which would check nothing", async () => {
+    const { cwd } = await created();
+    for (const flag of ["--platform=linux-arm64", "--distro=debian-12-amd64"]) {
+      const run = await kubeforge(["bundle", "verify", "k8s.bundle", flag], { cwd });
+      expect(run.code).toBe(2);
+      expect(run.stderr).toContain(
+        "--platform/--distro check completeness for a cluster file: add -f cluster.yaml",
+      );
+      expect(run.stdout).toBe("");
+    }
+  });
+
   it("exits 2 on a malformed --distro", async () => {
     const { cwd } = await created();
     const run = await kubeforge(

@@ -158,6 +158,12 @@ export function addBundleCommands(program: Command, context: CliContext): void {
       [],
     )
     .action(async (file: string, options: { file?: string; platform: string[]; distro: string[] }) => {
+      // Completeness depends on the cluster's version and roles; without -f the flags would be ignored.
+      if (!options.file && (options.platform.length > 0 || options.distro.length > 0)) {
+        throw new UsageError(
+          "--platform/--distro check completeness for a cluster file: add -f cluster.yaml",
+        );
+      }
       const opened = await open(file, true);
       let targets: BundleTarget[] = [];
       if (options.file) {
