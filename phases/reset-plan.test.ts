@@ -1,13 +1,22 @@
-import { execFileSync } from "node:child_process";
-import { describe, expect, it } from "vitest";
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
 import {
   kubeChainCleanup,
   leftoversScript,
+  MOUNTINFO,
   type NodeLeftovers,
+  packagedFilesKept,
+  packagedScript,
   parseLeftovers,
   planReset,
+  removeDirCommand,
   restoreInput,
   unmountOrder,
+  unprobedRecordedFiles,
+  withPackaged,
 } from "./reset-plan.js";
 
 const OPTIONS = { purge: false, etcdDataDir: "/var/lib/etcd" };
@@ -247,7 +256,7 @@ describe("planReset", () => {
     expect(containers.indexOf("tasks kill")).toBeLessThan(containers.indexOf("tasks delete"));
     expect(containers.indexOf("tasks delete")).toBeLessThan(containers.indexOf("containers delete"));
     expect(command("unmount")?.command).toMatch(/^set -- '\/var\/lib\/kubelet\/pods\/u1\/volumes\/a b'\n/);
-    expect(command("remove /var/lib/kubelet")?.command).toBe("rm -rf --one-file-system -- /var/lib/kubelet");
+    expect(command("remove /var/lib/kubelet")?.command).toBe(removeDirCommand("/var/lib/kubelet"));
     const iptables = command("remove 2 KUBE-*");
     expect(iptables?.command).toBe("iptables-restore --noflush");
     expect(iptables?.stdin).toContain("-X KUBE-POSTROUTING\nCOMMIT");
@@ -304,7 +313,7 @@ describe("planReset", () => {
     expect(planReset(found, { ...OPTIONS, etcdDataDir: "/data/etcd" })).toEqual([
       {
         description: "remove everything in /data/etcd (a mount point: the directory stays)",
-        command: "find /data/etcd -xdev -mindepth 1 -delete",
+        command: removeDirCommand("/data/etcd", { mountPoint: true }),
       },
       {
         description: "remove kubeforge's CNI config /etc/cni/net.d/10-kubeforge-bridge.conflist",
@@ -370,7 +379,139 @@ describe("planReset", () => {
       ]);
       expect(plan[0]?.command).not.toContain("daemon-reload");
       expect(plan[1]?.command).toBe("DEBIAN_FRONTEND=noninteractive dpkg --purge containerd runc");
-      expect(plan[2]?.command).toBe("rm -rf --one-file-system -- /var/lib/kubeforge");
+      expect(plan[2]?.command).toBe(removeDirCommand("/var/lib/kubeforge"));
     });
+
+    it("keeps the files a package owns, recorded or fixed, and says which", () => {
+      const file = (path: string) => ({ path, sha256: "00", size: 1, mtime: 1 });
+      const probed = cleanNode({
+        existing: ["/usr/bin/kubelet", "/usr/bin/kubectl"],
+        packaged: ["/usr/bin/kubectl"],
+        installRecord: JSON.stringify({
+          kubernetesVersion: "v1.30.4",
+          files: [file("/usr/bin/kubelet"), file("/opt/cni/bin/bridge"), file("/opt/cni/bin/kf-bridge")],
+          packages: [],
+        }),
+      });
+      // The probe asked dpkg about the fixed paths only; the record's others take a second command.
+      expect(unprobedRecordedFiles(probed)).toEqual(["/opt/cni/bin/bridge", "/opt/cni/bin/kf-bridge"]);
+      // A stand-in dpkg-query on PATH: containernetworking-plugins owns bridge.
+      const bin = mkdtempSync(join(tmpdir(), "kf-dpkg-"));
+      writeFileSync(
+        join(bin, "dpkg-query"),
+        '#!/bin/sh\n[ "$2" = /opt/cni/bin/bridge ] && echo "containernetworking-plugins: $2"\n',
+        { mode: 0o755 },
+      );
+      const output = execFileSync("sh", ["-c", packagedScript(unprobedRecordedFiles(probed))], {
+        encoding: "utf8",
+        env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+      });
+      rmSync(bin, { recursive: true });
+      const found = withPackaged(probed, output);
+      expect(found.packaged).toEqual(["/usr/bin/kubectl", "/opt/cni/bin/bridge"]);
+      expect(packagedFilesKept(found)).toEqual(["/usr/bin/kubectl", "/opt/cni/bin/bridge"]);
+      const plan = planReset(found, PURGE);
+      expect(plan.map((change) => change.description)).toEqual([
+        "remove the files kubeforge installed: /usr/bin/kubelet, /opt/cni/bin/kf-bridge",
+      ]);
+      expect(plan[0]?.command).toMatch(/^rm -f -- \/usr\/bin\/kubelet \/opt\/cni\/bin\/kf-bridge && /);
+    });
+
+    it("asks nothing more when the record adds no file", () => {
+      expect(unprobedRecordedFiles(cleanNode())).toEqual([]);
+      expect(packagedFilesKept(cleanNode({ packaged: ["/usr/bin/kubectl"] }))).toEqual([]);
+    });
+  });
+});
+
+describe("removeDirCommand", () => {
+  const dirs: string[] = [];
+  afterEach(() => {
+    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** A temp dir with `victim/a/b/file` in it, and a fake mountinfo listing `mounts`. */
+  function setUp(mounts: (victim: string) => string[]) {
+    const root = realpathSync(mkdtempSync(join(tmpdir(), "kf-reset-")));
+    dirs.push(root);
+    const victim = join(root, "victim");
+    mkdirSync(join(victim, "a", "b"), { recursive: true });
+    writeFileSync(join(victim, "a", "b", "file"), "data");
+    const mountinfo = join(root, "mountinfo");
+    const line = (mount: string, id: number) =>
+      `${id} 1 8:1 / ${mount} rw,relatime shared:1 - ext4 /dev/sda1 rw`;
+    writeFileSync(mountinfo, `${["/", ...mounts(victim)].map(line).join("\n")}\n`);
+    return { root, victim, mountinfo };
+  }
+
+  const run = (command: string) => spawnSync("sh", ["-c", command], { encoding: "utf8" });
+
+  it("reads the kernel's mountinfo unless told otherwise", () => {
+    expect(MOUNTINFO).toBe("/proc/self/mountinfo");
+    expect(removeDirCommand("/var/lib/kubelet")).toContain(" /proc/self/mountinfo)");
+  });
+
+  it("removes the directory when nothing is mounted in it", () => {
+    const { victim, mountinfo } = setUp((v) => [`${v}x/pods`]);
+    const result = run(removeDirCommand(victim, { mountinfo }));
+    expect(result.stderr).toBe("");
+    expect(result.status).toBe(0);
+    expect(existsSync(victim)).toBe(false);
+  });
+
+  it("refuses, deleting nothing, while something is still mounted below, and names it", () => {
+    // As mountinfo writes them: a space is \040, a backslash \134.
+    const { victim, mountinfo } = setUp((v) => [`${v}/a/b\\040c`, `${v}/a`, `${v}/d\\134040`]);
+    const result = run(removeDirCommand(victim, { mountinfo }));
+    expect(result.status).toBe(1);
+    expect(result.stderr).toBe(
+      `refusing to remove ${victim}: still mounted at or below it: ${victim}/a/b c, ${victim}/a, ${victim}/d\\040; unmount them, then run reset again\n`,
+    );
+    expect(existsSync(join(victim, "a", "b", "file"))).toBe(true);
+  });
+
+  it("refuses when the directory has itself become a mount point, and finds it through a symlink", () => {
+    const { root, victim, mountinfo } = setUp((v) => [v]);
+    execFileSync("ln", ["-s", victim, join(root, "link")]);
+    const result = run(removeDirCommand(join(root, "link", "a", ".."), { mountinfo }));
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain(`still mounted at or below it: ${victim}; unmount them`);
+    expect(existsSync(join(victim, "a", "b", "file"))).toBe(true);
+  });
+
+  it("empties a mount point, whose own mount does not count, but not while one is below it", () => {
+    const { victim, mountinfo } = setUp((v) => [v]);
+    expect(run(removeDirCommand(victim, { mountPoint: true, mountinfo })).status).toBe(0);
+    expect(existsSync(victim)).toBe(true);
+    expect(existsSync(join(victim, "a"))).toBe(false);
+
+    const busy = setUp((v) => [v, `${v}/a/b`]);
+    const result = run(removeDirCommand(busy.victim, { mountPoint: true, mountinfo: busy.mountinfo }));
+    expect(result.status).toBe(1);
+    expect(result.stderr).toBe(
+      `refusing to remove ${busy.victim}: still mounted below it: ${busy.victim}/a/b; unmount them, then run reset again\n`,
+    );
+    expect(existsSync(join(busy.victim, "a", "b", "file"))).toBe(true);
+  });
+
+  it("fails closed when mountinfo cannot be read", () => {
+    const { root, victim } = setUp(() => []);
+    const result = run(removeDirCommand(victim, { mountinfo: join(root, "missing") }));
+    expect(result.status).not.toBe(0);
+    expect(existsSync(victim)).toBe(true);
+  });
+
+  it("guards every directory reset removes", () => {
+    const found = cleanNode({
+      existing: ["/etc/kubernetes", "/var/lib/kubelet", "/data/etcd", "/var/lib/kubeforge"],
+      mounts: ["/", "/data/etcd"],
+    });
+    const plan = planReset(found, { purge: true, etcdDataDir: "/data/etcd" });
+    expect(plan.map((change) => change.command)).toEqual([
+      removeDirCommand("/etc/kubernetes"),
+      removeDirCommand("/var/lib/kubelet"),
+      removeDirCommand("/data/etcd", { mountPoint: true }),
+      removeDirCommand("/var/lib/kubeforge"),
+    ]);
   });
 });

@@ -75,6 +75,34 @@ function removedPaths(options: ResetOptions): string[] {
 
 const quoteAll = (paths: readonly string[]) => paths.map(shellQuote).join(" ");
 
+/** `packaged=<path>` for each of `paths` an installed package owns (nothing without dpkg). */
+function packagedCheck(paths: readonly string[]): string {
+  return `if command -v dpkg-query >/dev/null 2>&1; then for p in ${quoteAll(paths)}; do dpkg-query -S "$p" >/dev/null 2>&1 && printf 'packaged=%s\\n' "$p"; done; fi`;
+}
+
+/**
+ * The install record's files --purge would remove that the probe could not ask dpkg about: the
+ * probe reads the record, so their ownership takes a second read-only command after it.
+ */
+export function unprobedRecordedFiles(found: NodeLeftovers): string[] {
+  return recordedFiles(found).filter((path) => !PURGED_PATHS.includes(path));
+}
+
+/** Read-only, like the probe; its output adds to `packaged` (see withPackaged). */
+export function packagedScript(paths: readonly string[]): string {
+  return `${packagedCheck(paths)}\ntrue`;
+}
+
+export function withPackaged(found: NodeLeftovers, output: string): NodeLeftovers {
+  const packaged = parseProbeOutput(output).all("packaged");
+  return { ...found, packaged: [...new Set([...found.packaged, ...packaged])] };
+}
+
+function recordedFiles(found: NodeLeftovers): string[] {
+  const record = parseInstallRecord(found.installRecord);
+  return record.files.map((file) => file.path).filter((path) => path.startsWith("/"));
+}
+
 /** The probe: read-only, POSIX sh, run as root; every tool it uses is optional. */
 export function leftoversScript(options: ResetOptions): string {
   const paths = [...removedPaths(options), ...PURGED_PATHS, NODE_STATE_DIR];
@@ -92,7 +120,7 @@ export function leftoversScript(options: ResetOptions): string {
     "fi",
     "awk '{print \"mount=\" $5}' /proc/self/mountinfo",
     `for p in ${quoteAll(paths)}; do { [ -e "$p" ] || [ -L "$p" ]; } && e exists "$p"; done`,
-    `if command -v dpkg-query >/dev/null 2>&1; then for p in ${quoteAll(PURGED_PATHS)}; do dpkg-query -S "$p" >/dev/null 2>&1 && e packaged "$p"; done; fi`,
+    packagedCheck(PURGED_PATHS),
     "command -v iptables-save >/dev/null 2>&1 && iptables-save 2>/dev/null | sed 's/^/ipt4=/'",
     "command -v ip6tables-save >/dev/null 2>&1 && ip6tables-save 2>/dev/null | sed 's/^/ipt6=/'",
     `[ -f ${INSTALL_RECORD} ] && sed 's/^/record=/' ${INSTALL_RECORD}`,
@@ -212,7 +240,7 @@ export function restoreInput(cleanups: readonly TableCleanup[]): string {
 /**
  * Unmounts `mounts` in the order given. A mount hidden under one mounted later over its parent only
  * comes free once that one is gone, so passes repeat while they make progress; what stays mounted
- * fails the step, and the rm after it never enters it (--one-file-system).
+ * fails the step, and the removal after it then refuses to run (removeDirCommand).
  */
 function unmountCommand(mounts: readonly string[]): string {
   return [
@@ -263,6 +291,46 @@ function containerChanges(containerd: NonNullable<NodeLeftovers["containerd"]>):
   return changes;
 }
 
+export const MOUNTINFO = "/proc/self/mountinfo";
+
+/**
+ * Prints, comma-separated, the mount points (unescaped) at or strictly below $real, or only strictly
+ * below with BELOW_ONLY=1. A left-to-right scan, as a `\134` (backslash) may precede digits.
+ */
+const MOUNTS_UNDER_AWK = String.raw`function unescape(s,  out, o) {
+  out = ""
+  while (match(s, /\\[0-7][0-7][0-7]/)) {
+    o = substr(s, RSTART + 1, 3)
+    out = out substr(s, 1, RSTART - 1) sprintf("%c", substr(o, 1, 1) * 64 + substr(o, 2, 1) * 8 + substr(o, 3, 1))
+    s = substr(s, RSTART + 4)
+  }
+  return out s
+}
+BEGIN { d = ENVIRON["real"]; sub(/\/+$/, "", d); below = ENVIRON["BELOW_ONLY"] == 1 }
+{ m = unescape($5) }
+(m == d && !below) || substr(m, 1, length(d) + 1) == d "/" { list = list (list == "" ? "" : ", ") m }
+END { if (list != "") print list }`;
+
+/**
+ * Removes `dir` (or, for a mount point, empties it), re-reading `mountinfo` right before: --one-file-system
+ * and -xdev only compare device numbers, so a bind mount from the same filesystem left by a failed
+ * unmount would be entered and its data deleted. Then the command refuses instead.
+ */
+export function removeDirCommand(
+  dir: string,
+  options: { mountPoint?: boolean; mountinfo?: string } = {},
+): string {
+  const { mountPoint = false, mountinfo = MOUNTINFO } = options;
+  // mountinfo has canonical paths; a symlink on the way to `dir` must not hide a mount.
+  return [
+    `dir=${shellQuote(dir)}`,
+    'real=$(cd -P -- "$dir" 2>/dev/null && pwd -P) || real=$dir',
+    `mounted=$(real=$real BELOW_ONLY=${mountPoint ? 1 : 0} awk ${shellQuote(MOUNTS_UNDER_AWK)} ${shellQuote(mountinfo)}) || exit 1`,
+    `if [ -n "$mounted" ]; then printf 'refusing to remove %s: still mounted ${mountPoint ? "below" : "at or below"} it: %s; unmount them, then run reset again\\n' "$dir" "$mounted" >&2; exit 1; fi`,
+    mountPoint ? 'find "$dir" -xdev -mindepth 1 -delete' : 'rm -rf --one-file-system -- "$dir"',
+  ].join("\n");
+}
+
 function removeChange(path: string, mounts: readonly string[]): PlannedChange {
   if (path === KUBEFORGE_CNI_CONFIG)
     return { description: `remove kubeforge's CNI config ${path}`, command: `rm -f -- ${shellQuote(path)}` };
@@ -270,10 +338,9 @@ function removeChange(path: string, mounts: readonly string[]): PlannedChange {
   if (mounts.includes(path))
     return {
       description: `remove everything in ${path} (a mount point: the directory stays)`,
-      command: `find ${shellQuote(path)} -xdev -mindepth 1 -delete`,
+      command: removeDirCommand(path, { mountPoint: true }),
     };
-  // --one-file-system: whatever is still mounted below is skipped (and reported), never entered.
-  return { description: `remove ${path}`, command: `rm -rf --one-file-system -- ${shellQuote(path)}` };
+  return { description: `remove ${path}`, command: removeDirCommand(path) };
 }
 
 function iptablesChanges(found: NodeLeftovers): PlannedChange[] {
@@ -297,7 +364,6 @@ function purgeChanges(found: NodeLeftovers): PlannedChange[] {
   const changes: PlannedChange[] = [];
   const exists = (path: string) => found.existing.includes(path);
   const record = parseInstallRecord(found.installRecord);
-  const recordedFiles = record.files.map((file) => file.path).filter((path) => path.startsWith("/"));
   // Debian package names only: anything else (an option, say) is nothing to hand to dpkg.
   const packages = record.packages
     .map((entry) => entry.name)
@@ -306,7 +372,8 @@ function purgeChanges(found: NodeLeftovers): PlannedChange[] {
     changes.push({ description: "disable the kubelet unit", command: "systemctl disable kubelet" });
   }
   const fixed = PURGED_PATHS.filter((path) => exists(path) && !found.packaged.includes(path));
-  const files = [...new Set([...fixed, ...recordedFiles])];
+  const recorded = recordedFiles(found).filter((path) => !found.packaged.includes(path));
+  const files = [...new Set([...fixed, ...recorded])];
   if (files.length > 0) {
     const unitChanged = files.some((path) => path === KUBELET_UNIT || path === KUBELET_DROP_IN);
     changes.push({
@@ -328,10 +395,19 @@ function purgeChanges(found: NodeLeftovers): PlannedChange[] {
   if (exists(NODE_STATE_DIR)) {
     changes.push({
       description: `remove kubeforge's install record and state (${NODE_STATE_DIR})`,
-      command: `rm -rf --one-file-system -- ${NODE_STATE_DIR}`,
+      command: removeDirCommand(NODE_STATE_DIR),
     });
   }
   return changes;
+}
+
+/** What --purge leaves to the package manager: the files it would remove that a package owns. */
+export function packagedFilesKept(found: NodeLeftovers): string[] {
+  const candidates = [
+    ...PURGED_PATHS.filter((path) => found.existing.includes(path)),
+    ...recordedFiles(found),
+  ];
+  return [...new Set(candidates.filter((path) => found.packaged.includes(path)))];
 }
 
 /** The changes that reset this node, in order; empty for a clean node. */

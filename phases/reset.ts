@@ -8,9 +8,13 @@ import type { ClusterRun } from "./cluster-run.js";
 import {
   leftoversScript,
   type NodeLeftovers,
+  packagedFilesKept,
+  packagedScript,
   parseLeftovers,
   planReset,
   type ResetOptions,
+  unprobedRecordedFiles,
+  withPackaged,
 } from "./reset-plan.js";
 
 export interface ResetRun extends ClusterRun {
@@ -31,12 +35,19 @@ function resetOptions(run: ResetRun): ResetOptions {
 function leftoversOf(run: ResetRun, host: ClusterHost, signal: AbortSignal): Promise<NodeLeftovers> {
   let found = run.leftovers.get(host.name);
   if (!found) {
-    found = host.host
-      .exec(leftoversScript(resetOptions(run)), { sudo: host.sudo, timeoutMs: PROBE_TIMEOUT_MS, signal })
-      .then(({ stdout }) => parseLeftovers(stdout));
+    found = probeLeftovers(run, host, signal);
     run.leftovers.set(host.name, found);
   }
   return found;
+}
+
+async function probeLeftovers(run: ResetRun, host: ClusterHost, signal: AbortSignal): Promise<NodeLeftovers> {
+  const options = { sudo: host.sudo, timeoutMs: PROBE_TIMEOUT_MS, signal };
+  const found = parseLeftovers((await host.host.exec(leftoversScript(resetOptions(run)), options)).stdout);
+  // --purge must not remove a recorded file a package owns; the probe only learnt the list.
+  const unprobed = run.purge ? unprobedRecordedFiles(found) : [];
+  if (unprobed.length === 0) return found;
+  return withPackaged(found, (await host.host.exec(packagedScript(unprobed), options)).stdout);
 }
 
 export const resetFactsPhase: HostPhase<ResetRun, ClusterHost> = {
@@ -59,12 +70,15 @@ export const cleanupNodePhase: HostPhase<ResetRun, ClusterHost> = {
     "In order, each only when the probe found something to do: stop the kubelet; remove the static pod manifests; " +
     "remove CRI pod sandboxes (when crictl exists) and stop and remove every container in containerd's k8s.io namespace; " +
     "unmount everything under /var/lib/kubelet, deepest first; remove /etc/kubernetes, /var/lib/kubelet, the etcd data " +
-    "directory and kubeforge's CNI config (never crossing into another filesystem); remove the KUBE-* iptables and " +
+    "directory and kubeforge's CNI config (never crossing into another filesystem, and refusing while anything is still mounted below); remove the KUBE-* iptables and " +
     "ip6tables chains and the rules jumping to them. With --purge, also the kubelet unit, kubelet, kubectl, the files " +
-    "and packages kubeforge's install record lists, and the record. Other CNI configs, chains, namespaces and packages stay.",
+    "and packages kubeforge's install record lists (except files an installed package owns), and the record. Other CNI configs, chains, namespaces and packages stay.",
   hosts: (run) => run.hosts,
-  run: async ({ host, data, signal, change }) => {
-    const planned = planReset(await leftoversOf(data, host, signal), resetOptions(data));
+  run: async ({ host, data, signal, change, log }) => {
+    const found = await leftoversOf(data, host, signal);
+    const kept = data.purge ? packagedFilesKept(found) : [];
+    if (kept.length > 0) log(`--purge keeps what an installed package owns: ${kept.join(", ")}`);
+    const planned = planReset(found, resetOptions(data));
     const failures: string[] = [];
     for (const step of planned) {
       try {
