@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { clusterImages, imagesForRole, pauseImage } from "./images.js";
+import { clusterImages, imagesForRole, normalizeImageRef, pauseImage } from "./images.js";
 import type { ClusterFile } from "./schema.js";
 import { applyDefaults } from "./validate.js";
 
@@ -111,5 +111,16 @@ describe("clusterImages", () => {
       "registry.k8s.io/coredns/coredns:v1.11.3",
       "registry.k8s.io/pause:3.9",
     ]);
+  });
+});
+
+describe("image refs as containerd stores them", () => {
+  it("writes out Docker Hub's registry, library/ and :latest; leaves full refs alone", () => {
+    expect(normalizeImageRef("busybox")).toBe("docker.io/library/busybox:latest");
+    expect(normalizeImageRef("coredns/coredns:v1.11.3")).toBe("docker.io/coredns/coredns:v1.11.3");
+    expect(normalizeImageRef("registry.k8s.io/pause:3.9")).toBe("registry.k8s.io/pause:3.9");
+    expect(normalizeImageRef("localhost/pause")).toBe("localhost/pause:latest");
+    expect(normalizeImageRef("198.18.0.1:5000/etcd:3.5.15-0")).toBe("198.18.0.1:5000/etcd:3.5.15-0");
+    expect(normalizeImageRef("registry.k8s.io/pause@sha256:abc")).toBe("registry.k8s.io/pause@sha256:abc");
   });
 });

@@ -109,3 +109,18 @@ export function imagesForRole(cluster: ClusterFile, role: NodeRole): string[] {
     .filter((image) => image.roles.includes(role))
     .map((image) => image.ref);
 }
+
+/**
+ * A ref as containerd stores it (Docker's normalization): Docker Hub's `docker.io/` and `library/`
+ * written out and `:latest` added when there is no tag, so a bundle's names, the cluster's and
+ * containerd's compare equal.
+ */
+export function normalizeImageRef(ref: string): string {
+  const slash = ref.indexOf("/");
+  const first = slash === -1 ? "" : ref.slice(0, slash);
+  const hasRegistry = first.includes(".") || first.includes(":") || first === "localhost";
+  let named = hasRegistry ? ref : `docker.io/${slash === -1 ? `library/${ref}` : ref}`;
+  const lastPart = named.slice(named.lastIndexOf("/") + 1);
+  if (!lastPart.includes(":") && !named.includes("@")) named = `${named}:latest`;
+  return named;
+}

@@ -46,6 +46,26 @@ describe("node state probe", () => {
     expect(state.installRecord).toBe('{"files":[]}');
   });
 
+  it("names packages an interrupted dpkg left half-done, and what says an applied config or unit is stale", () => {
+    const state = parseNodeState(
+      [
+        "pkg=containerd 1.6.20~ds1-1+deb12u3 half-configured",
+        "pkg=runc 1.1.5+ds1-1+deb12u1 unpacked",
+        "pkg=socat 1.7.4.4-2 installed",
+        "pkg=ethtool 1:6.1-1 not-installed",
+        "containerd_since=1764230000",
+        "containerd_config_mtime=1764230042",
+        "kubelet_reload=yes",
+      ].join("\n"),
+    );
+    expect(state.unfinishedPackages).toEqual(["containerd", "runc"]);
+    expect([...state.packages.keys()]).toEqual(["socat"]);
+    expect(state.containerdSince).toBe(1764230000);
+    expect(state.containerdConfigMtime).toBe(1764230042);
+    expect(state.kubeletNeedsReload).toBe(true);
+    expect(parseNodeState("").containerdSince).toBeUndefined();
+  });
+
   it("reads containerd's version from Debian's and upstream's --version lines", () => {
     expect(
       parseContainerdVersion("containerd github.com/containerd/containerd 1.6.20~ds1 1.6.20~ds1-1+b1"),

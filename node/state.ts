@@ -5,7 +5,7 @@ import { parseProbeOutput } from "../facts/probe-output.js";
 import type { Host } from "../hosts/host.js";
 import { shellQuote } from "../hosts/sudo.js";
 import { KUBELET_KERNEL_SETTINGS, NETWORK_SYSCTLS, sysctlPath } from "../templates/os.js";
-import { CONTAINERD_SOCKET, INSTALL_RECORD, K8S_NAMESPACE } from "./paths.js";
+import { CONTAINERD_CONFIG, CONTAINERD_SOCKET, INSTALL_RECORD, K8S_NAMESPACE } from "./paths.js";
 
 /** The commands whose presence decides what to install and what the node preflight demands. */
 export const NODE_TOOLS = [
@@ -50,11 +50,18 @@ export interface NodeState {
   tools: Set<string>;
   /** Installed Debian packages by name → version (only those asked about). */
   packages: Map<string, string>;
+  /** Packages dpkg left half-done (unpacked, half-configured, …), e.g. after an interrupted dpkg -i. */
+  unfinishedPackages: string[];
   /** containerd's version (`1.6.20`), or undefined when not installed. */
   containerdVersion: string | undefined;
   /** `kubelet --version` output, or undefined. */
   kubeletVersion: string | undefined;
   units: { containerd: UnitState; kubelet: UnitState };
+  /** When containerd last became active and when its config last changed (epoch seconds), if known. */
+  containerdSince: number | undefined;
+  containerdConfigMtime: number | undefined;
+  /** systemd has unit files for the kubelet newer than what it loaded (NeedDaemonReload). */
+  kubeletNeedsReload: boolean;
   /** containerd answers on its socket. */
   criAnswers: boolean;
   /** Image refs in containerd's k8s.io namespace (empty when containerd does not answer). */
@@ -69,6 +76,15 @@ export interface ProbeRequest {
   /** Debian packages to ask dpkg about. */
   packages: readonly string[];
 }
+
+/** dpkg's states between "not installed" and "installed": an interrupted or failed dpkg run. */
+const UNFINISHED_DPKG_STATES = new Set([
+  "half-installed",
+  "unpacked",
+  "half-configured",
+  "triggers-awaited",
+  "triggers-pending",
+]);
 
 const SYSCTL_KEYS = [...Object.keys(NETWORK_SYSCTLS), ...Object.keys(KUBELET_KERNEL_SETTINGS)];
 
@@ -91,6 +107,10 @@ export function nodeStateScript(request: ProbeRequest): string {
       : "",
     'command -v containerd >/dev/null 2>&1 && e containerd "$(containerd --version 2>/dev/null)"',
     'command -v kubelet >/dev/null 2>&1 && e kubelet "$(kubelet --version 2>/dev/null | head -n 1)"',
+    "since=$(systemctl show -p ActiveEnterTimestamp --value containerd 2>/dev/null)",
+    '[ -n "$since" ] && e containerd_since "$(date -d "$since" +%s 2>/dev/null)"',
+    `[ -f ${CONTAINERD_CONFIG} ] && e containerd_config_mtime "$(stat -c %Y ${CONTAINERD_CONFIG})"`,
+    'e kubelet_reload "$(systemctl show -p NeedDaemonReload --value kubelet 2>/dev/null)"',
     "for u in containerd kubelet; do",
     '  e "unit_enabled_$u" "$(systemctl is-enabled "$u" 2>/dev/null || true)"',
     '  e "unit_active_$u" "$(systemctl is-active "$u" 2>/dev/null || true)"',
@@ -127,10 +147,13 @@ export function parseNodeState(output: string): NodeState {
       }),
     );
   const packages = new Map<string, string>();
+  const unfinishedPackages: string[] = [];
   for (const entry of all("pkg")) {
     const [name = "", version = "", status = ""] = entry.split(" ");
     if (status === "installed") packages.set(name, version);
+    else if (UNFINISHED_DPKG_STATES.has(status)) unfinishedPackages.push(name);
   }
+  const seconds = (key: string) => (one(key) ? Number(one(key)) : undefined);
   const containerd = one("containerd");
   const record = one("record");
   return {
@@ -143,12 +166,16 @@ export function parseNodeState(output: string): NodeState {
     bridgeNetfilter: one("bridge_nf") === "1",
     tools: new Set(all("tool")),
     packages,
+    unfinishedPackages,
     containerdVersion: containerd ? parseContainerdVersion(containerd) : undefined,
     kubeletVersion: one("kubelet") || undefined,
     units: {
       containerd: unitState(one("unit_enabled_containerd"), one("unit_active_containerd")),
       kubelet: unitState(one("unit_enabled_kubelet"), one("unit_active_kubelet")),
     },
+    containerdSince: seconds("containerd_since"),
+    containerdConfigMtime: seconds("containerd_config_mtime"),
+    kubeletNeedsReload: one("kubelet_reload") === "yes",
     criAnswers: one("cri") === "1",
     images: new Set(all("image")),
     installRecord: record ? Buffer.from(record, "base64").toString("utf8") : undefined,

@@ -3,9 +3,9 @@
 // through the one dry-run gate, so a re-run repairs exactly the drift and otherwise changes nothing.
 import { posix } from "node:path";
 import type { Bundle } from "../artifacts/bundle.js";
-import { distroOf, platformOf } from "../artifacts/completeness.js";
+import { distroOf, platformOf, REQUIRED_CNI_PLUGINS } from "../artifacts/completeness.js";
 import type { BundleFile } from "../artifacts/manifest.js";
-import { imagesForRole, pauseImage } from "../config/images.js";
+import { imagesForRole, normalizeImageRef, pauseImage } from "../config/images.js";
 import { Limiter } from "../hosts/limiter.js";
 import type { ClusterHost } from "../hosts/open.js";
 import { shellQuote } from "../hosts/sudo.js";
@@ -225,14 +225,18 @@ export const bundleCheckPhase: LocalPhase<PrepareRun, ClusterHost> = {
         )
           lacks(host, `no bin/${platformName}/${binary}`);
       }
+      const cni = new Set(cniFiles(data.bundle, platformName).map((file) => posix.basename(file.path)));
+      const absent = REQUIRED_CNI_PLUGINS.filter((plugin) => !cni.has(plugin));
+      if (cni.size > 0 && absent.length > 0)
+        lacks(host, `no CNI plugin ${absent.join(", ")} in cni/${platformName}/`);
       const distroName = distro(data, host);
       for (const name of packagesNeeded(data, host)) {
         if (!debFor(data.bundle, distroName, name))
           lacks(host, `no package ${name} for ${distroName} (the host lacks it)`);
       }
-      const images = new Set(data.bundle.manifest.files.flatMap((file) => file.images ?? []));
+      const images = new Set(bundledImages(data.bundle));
       for (const ref of imagesForRole(data.cluster, host.spec.role)) {
-        if (!images.has(ref)) lacks(host, `no image ${ref}`);
+        if (!images.has(normalizeImageRef(ref))) lacks(host, `no image ${ref}`);
       }
     }
     if (problems.length > 0) {
@@ -246,6 +250,11 @@ export const bundleCheckPhase: LocalPhase<PrepareRun, ClusterHost> = {
     log(`${data.bundle.path}: everything ${data.hosts.length} host(s) need`);
   },
 };
+
+/** Every image the bundle's archives hold, named as containerd stores them. */
+function bundledImages(bundle: Bundle): string[] {
+  return bundle.manifest.files.flatMap((file) => file.images ?? []).map(normalizeImageRef);
+}
 
 function debFor(bundle: Bundle, distroName: string, name: string): BundleFile | undefined {
   return bundle.manifest.files.find(
@@ -346,32 +355,41 @@ const packagesPhase: HostPhase<PrepareRun, ClusterHost> = {
   hosts: (run) => run.hosts,
   run: async (step) => {
     const { data, host } = step;
-    const names = packagesNeeded(data, host);
     const state = await stateOf(step);
-    const missing = names.filter((name) => !state.packages.has(name));
-    if (missing.length === 0) return;
-    const debs = missing
-      .map((name) => debFor(data.bundle, distro(data, host), name))
+    const distroName = distro(data, host);
+    // A package an interrupted dpkg left half-done is installed again from the bundle when it is
+    // there, else finished with dpkg --configure.
+    const unfinished = state.unfinishedPackages;
+    const wanted = [
+      ...new Set([
+        ...packagesNeeded(data, host).filter((name) => !state.packages.has(name)),
+        ...unfinished.filter((name) => debFor(data.bundle, distroName, name)),
+      ]),
+    ];
+    const toConfigure = unfinished.filter((name) => !wanted.includes(name));
+    if (toConfigure.length > 0) {
+      await change(step, `finish installing ${toConfigure.join(", ")} (dpkg --configure -a)`, () =>
+        run(step, "DEBIAN_FRONTEND=noninteractive dpkg --configure -a", 600_000),
+      );
+    }
+    const debs = wanted
+      .map((name) => debFor(data.bundle, distroName, name))
       .filter((file) => file !== undefined);
+    if (debs.length === 0) return;
     const shown = debs.map((file) => `${file.package?.name} ${file.package?.version}`).join(", ");
     await change(step, `install ${shown} from the bundle`, async () => {
       const paths = debs.map((file) => `${NODE_SCRATCH_DIR}/${posix.basename(file.path)}`);
-      await eachAtMost(UPLOADS_PER_HOST, debs, (file) =>
-        writeStreamAtomic(
-          host.host,
-          `${NODE_SCRATCH_DIR}/${posix.basename(file.path)}`,
-          data.bundle.open(file.path),
-          file.sha256,
-          {
-            sudo: host.sudo,
-            signal: step.signal,
-            mode: 0o600,
-            dirMode: 0o700,
-          },
-        ),
-      );
       const quoted = paths.map(shellQuote).join(" ");
       try {
+        await eachAtMost(UPLOADS_PER_HOST, debs, (file) =>
+          writeStreamAtomic(
+            host.host,
+            `${NODE_SCRATCH_DIR}/${posix.basename(file.path)}`,
+            data.bundle.open(file.path),
+            file.sha256,
+            { sudo: host.sudo, signal: step.signal, mode: 0o600, dirMode: 0o700 },
+          ),
+        );
         await run(step, `DEBIAN_FRONTEND=noninteractive dpkg -i ${quoted}`, 600_000);
       } finally {
         await run(step, `rm -f -- ${quoted}`);
@@ -409,7 +427,9 @@ const containerdPhase: HostPhase<PrepareRun, ClusterHost> = {
     const version = state.containerdVersion ?? (bundled ? upstreamVersion(bundled) : undefined);
     if (!version || containerdConfigVersion(version) === undefined) {
       throw new Error(
-        `${host.name}: containerd ${version ?? "is not installed"}${version ? " is not supported (1.6 or later)" : ""}`,
+        version
+          ? `containerd ${version} is not supported: upgrade it to 1.6 or later, or remove it (prepare then installs the bundle's)`
+          : "containerd is not installed and the bundle has no containerd package for this host",
       );
     }
     const config = renderContainerdConfig({
@@ -431,13 +451,26 @@ const containerdPhase: HostPhase<PrepareRun, ClusterHost> = {
       await change(step, "enable containerd", () => run(step, "systemctl enable containerd"));
     if (state.units.containerd.active !== "active")
       await change(step, "start containerd", () => run(step, "systemctl start containerd"));
-    else if (configChanged)
+    else if (configChanged || runsOlderConfig(state))
       await change(step, "restart containerd (its config changed)", () =>
         run(step, "systemctl restart containerd"),
       );
     if (!step.dryRun) await waitForContainerd(step);
   },
 };
+
+/**
+ * containerd started before its config was last written: a run that wrote the config and was
+ * killed before the restart. Whole seconds, so a write and restart in the same second count as applied.
+ */
+function runsOlderConfig(state: NodeState): boolean {
+  const { containerdSince, containerdConfigMtime } = state;
+  return (
+    containerdSince !== undefined &&
+    containerdConfigMtime !== undefined &&
+    containerdConfigMtime > containerdSince
+  );
+}
 
 async function waitForContainerd(step: Step): Promise<void> {
   const started = Date.now();
@@ -452,7 +485,7 @@ async function waitForContainerd(step: Step): Promise<void> {
     timeoutMs: 10_000,
   });
   throw new Error(
-    `${step.host.name}: containerd does not answer on ${CONTAINERD_SOCKET} after ${CONTAINERD_ANSWER_TIMEOUT_MS / 1000} s; its journal ends:\n${journal.stdout.trimEnd()}`,
+    `containerd does not answer on ${CONTAINERD_SOCKET} after ${CONTAINERD_ANSWER_TIMEOUT_MS / 1000} s; its journal ends:\n${journal.stdout.trimEnd()}`,
   );
 }
 
@@ -527,7 +560,8 @@ const kubeletUnitPhase: HostPhase<PrepareRun, ClusterHost> = {
     const stale = units.filter((unit) => state.fileHashes.get(unit.path) !== sha256Text(unit.content));
     for (const unit of stale)
       await change(step, `write ${unit.path}`, () => writeText(step, unit.path, unit.content));
-    if (stale.length > 0)
+    // Also when an earlier run wrote the files and was killed before the reload.
+    if (stale.length > 0 || state.kubeletNeedsReload)
       await change(step, "reload systemd's units", () => run(step, "systemctl daemon-reload"));
     if (state.units.kubelet.enabled !== "enabled")
       await change(step, "enable kubelet (init or join starts it)", () =>
@@ -546,7 +580,7 @@ const imagesPhase: HostPhase<PrepareRun, ClusterHost> = {
   hosts: (run) => run.hosts,
   run: async (step) => {
     const { data, host } = step;
-    const wanted = imagesForRole(data.cluster, host.spec.role);
+    const wanted = imagesForRole(data.cluster, host.spec.role).map(normalizeImageRef);
     const state = await stateOf(step);
     if (!state.criAnswers && !step.dryRun) {
       throw new Error(
@@ -556,27 +590,33 @@ const imagesPhase: HostPhase<PrepareRun, ClusterHost> = {
     const missing = new Set(wanted.filter((ref) => !state.images.has(ref)));
     if (missing.size === 0) return;
     const archives = data.bundle.manifest.files.filter(
-      (file) => file.kind === "image" && (file.images ?? []).some((ref) => missing.has(ref)),
+      (file) =>
+        file.kind === "image" && (file.images ?? []).some((ref) => missing.has(normalizeImageRef(ref))),
     );
     for (const archive of archives) {
-      const refs = (archive.images ?? []).filter((ref) => missing.has(ref));
+      const refs = (archive.images ?? []).filter((ref) => missing.has(normalizeImageRef(ref)));
       // Streamed from the bundle into ctr: containerd checks every blob against its digest, and an
       // import cut short leaves no image behind, so no temp copy is needed.
-      await change(step, `import ${refs.join(", ")} (${size(archive.size)})`, () =>
-        host.host.exec(`ctr --address ${CONTAINERD_SOCKET} -n ${K8S_NAMESPACE} images import -`, {
-          sudo: host.sudo,
-          signal: step.signal,
-          timeoutMs: 600_000,
-          stdin: data.bundle.open(archive.path),
-        }),
-      );
+      await change(step, `import ${refs.join(", ")} (${size(archive.size)})`, async () => {
+        const stdin = data.bundle.open(archive.path);
+        try {
+          await host.host.exec(`ctr --address ${CONTAINERD_SOCKET} -n ${K8S_NAMESPACE} images import -`, {
+            sudo: host.sudo,
+            signal: step.signal,
+            timeoutMs: 600_000,
+            stdin,
+          });
+        } finally {
+          stdin.destroy(); // the import may have failed before reading it all
+        }
+      });
     }
     if (step.dryRun) return;
     const after = await probe(step);
     const still = wanted.filter((ref) => !after.images.has(ref));
     if (still.length > 0)
       throw new Error(
-        `${host.name}: after the import, containerd still lacks ${still.join(", ")}: the archives name these images differently`,
+        `after the import, containerd still lacks ${still.join(", ")}: the bundle's archives name these images differently; check them with kubeforge bundle inspect`,
       );
   },
 };

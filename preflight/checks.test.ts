@@ -167,6 +167,19 @@ describe("host preflight checks", () => {
     ]);
   });
 
+  it("stops on an installed containerd older than 1.6, which prepare cannot configure, naming the fix", () => {
+    const results = run(
+      {},
+      { containerd: "containerd github.com/containerd/containerd 1.4.13~ds1 1.4.13~ds1-1~deb11u4" },
+    );
+    expect(check(results, "w1", "CRI")).toMatchObject({
+      status: "error",
+      message: expect.stringContaining(
+        "1.6 or later; upgrade it, or remove it (prepare then installs the bundle's)",
+      ),
+    });
+  });
+
   it("finds the same machine twice by hostname and by machine-id, on the second host", () => {
     const results = run({}, { hostname: "cp1", machineId: "m-cp1" });
     expect(check(results, "w1", "HostnameUnique")).toMatchObject({

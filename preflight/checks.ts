@@ -4,6 +4,8 @@
 
 import type { ClusterFile, HostSpec } from "../config/schema.js";
 import type { HostFacts } from "../facts/facts.js";
+import { parseContainerdVersion } from "../node/state.js";
+import { containerdConfigVersion } from "../templates/containerd.js";
 
 export type CheckStatus = "ok" | "warning" | "error" | "fixable" | "ignored";
 
@@ -156,12 +158,20 @@ function hostChecks(cluster: ClusterFile, { spec, facts }: FactsOf): Omit<CheckR
       ? "bridged traffic passes iptables"
       : `${facts.bridgeNfCallIptables === undefined ? "br_netfilter is not loaded" : "bridge-nf-call-iptables is 0"}: will be fixed by prepare`,
   );
-  add(
-    "CRI",
-    facts.containerd ? "ok" : "fixable",
-    facts.containerd ? facts.containerd : "containerd is not installed: will be installed by prepare",
-  );
+  results.push({ check: "CRI", ...containerdCheck(facts.containerd) });
   return results;
+}
+
+/** An installed containerd prepare cannot configure stops the run before anything changes. */
+function containerdCheck(installed: string | undefined): { status: CheckStatus; message: string } {
+  if (!installed)
+    return { status: "fixable", message: "containerd is not installed: will be installed by prepare" };
+  const version = parseContainerdVersion(installed);
+  if (version && containerdConfigVersion(version) !== undefined) return { status: "ok", message: installed };
+  return {
+    status: "error",
+    message: `${installed}: kubeforge configures containerd 1.6 or later; upgrade it, or remove it (prepare then installs the bundle's)`,
+  };
 }
 
 /** Facts that must differ between hosts (k0sctl's validate-hosts): the same machine twice breaks the cluster. */

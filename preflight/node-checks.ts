@@ -8,8 +8,16 @@ import type { NodeState } from "../node/state.js";
 import { KUBELET_KERNEL_SETTINGS, NETWORK_SYSCTLS, sysctlPath } from "../templates/os.js";
 import { applyIgnored, type CheckResult, type CheckStatus, type PreflightOptions } from "./checks.js";
 
-/** kubeadm's InPathCheck list for a node (FileExisting-<name>). */
-export const REQUIRED_NODE_BINARIES = ["ip", "iptables", "mount", "nsenter", "conntrack", "socat", "ethtool"];
+/** kubeadm's InPathCheck list for a node (FileExisting-<name>), with the Debian package holding each. */
+const REQUIRED_NODE_BINARIES: Record<string, string> = {
+  ip: "iproute2",
+  iptables: "iptables",
+  mount: "mount",
+  nsenter: "util-linux",
+  conntrack: "conntrack",
+  socat: "socat",
+  ethtool: "ethtool",
+};
 
 /**
  * How many minors a kubelet may lag behind the control plane, per kubeadm's MinimumKubeletVersion:
@@ -89,12 +97,14 @@ export function nodeChecks(
     );
   }
 
-  for (const binary of REQUIRED_NODE_BINARIES) {
+  for (const [binary, debianPackage] of Object.entries(REQUIRED_NODE_BINARIES)) {
     const present = state.tools.has(binary);
     add(
       `FileExisting-${binary}`,
       present ? "ok" : "error",
-      present ? `${binary} found` : `${binary} not found in PATH`,
+      present
+        ? `${binary} found`
+        : `${binary} not found in PATH: install the ${debianPackage} package (or add its .deb to the bundle for prepare)`,
     );
   }
 
