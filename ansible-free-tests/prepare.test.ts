@@ -364,6 +364,19 @@ describe("kubeforge prepare from an offline bundle (stand-in kubelet and images;
     const after = await cli(PREPARE);
     expect(after.code, show(after)).toBe(0);
     expect(changesOf(after)).toEqual({});
+
+    // As a run killed after writing a config and before applying it leaves the host: the content is
+    // right, but containerd and systemd still run the old one.
+    await must(
+      "h2",
+      "sleep 1; touch /etc/containerd/config.toml /usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf",
+    );
+    const applied = await cli(PREPARE);
+    expect(applied.code, show(applied)).toBe(0);
+    expect(changesOf(applied)).toEqual({
+      h2: ["restart containerd (its config changed)", "reload systemd's units"],
+    });
+    expect(changesOf(await cli(PREPARE))).toEqual({});
   });
 
   it("trusts the install record for unchanged files, and --verify finds a binary altered behind its back", async () => {
