@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { identityGates } from "./version-gates.js";
+import { identityGates, kubeadmConfigGates } from "./version-gates.js";
 
 describe("identityGates", () => {
   it("v1.21: system:masters everywhere, no super-admin.conf, no kubelet local mode gate", () => {
@@ -42,5 +42,28 @@ describe("identityGates", () => {
   it("returns copies, so a caller cannot change the table", () => {
     identityGates("v1.21.1").apiserverKubeletClientOrganizations.push("x");
     expect(identityGates("v1.21.1").apiserverKubeletClientOrganizations).toEqual(["system:masters"]);
+  });
+});
+
+describe("kubeadmConfigGates", () => {
+  it("v1beta2 with ClusterStatus on v1.21, v1beta3 on v1.30, v1beta4 with list extraArgs on v1.34", () => {
+    expect(kubeadmConfigGates("v1.21.14")).toMatchObject({
+      apiVersion: "kubeadm.k8s.io/v1beta2",
+      clusterStatus: true,
+      extraArgs: "map",
+      dnsType: true,
+    });
+    expect(kubeadmConfigGates("v1.30.4")).toMatchObject({
+      apiVersion: "kubeadm.k8s.io/v1beta3",
+      clusterStatus: false,
+      extraArgs: "map",
+      timeoutForControlPlane: true,
+    });
+    expect(kubeadmConfigGates("v1.34.8")).toMatchObject({
+      apiVersion: "kubeadm.k8s.io/v1beta4",
+      extraArgs: "list",
+      v1beta4Fields: true,
+      timeoutForControlPlane: false,
+    });
   });
 });

@@ -25,6 +25,40 @@ interface GateRow {
   staticPods: StaticPodGates;
   /** The kubelet's files and the control-plane node's label/taint (templates/kubelet-config.ts). */
   kubelet: KubeletGateRow;
+  /** What init's upload-config writes into the kubeadm-config ConfigMap (api/objects.ts). */
+  kubeadmConfig: KubeadmConfigGates;
+}
+
+/**
+ * The kubeadm-config ConfigMap that init's upload-config/kubeadm phase writes
+ * (phases/uploadconfig/uploadconfig.go; the ClusterConfiguration type of the API version,
+ * apis/kubeadm/v1beta2|v1beta3|v1beta4/types.go; kubeadm-spec.md §0 and §10).
+ */
+export interface KubeadmConfigGates {
+  /** apiVersion of the uploaded ClusterConfiguration (v1beta3 arrived in v1.22, v1beta4 in v1.31). */
+  apiVersion: "kubeadm.k8s.io/v1beta2" | "kubeadm.k8s.io/v1beta3" | "kubeadm.k8s.io/v1beta4";
+  /**
+   * The ConfigMap also holds key ClusterStatus (apiEndpoints per control-plane node): v1.21's
+   * uploadconfig.go writes it; gone with v1beta3 in v1.22 (kubeadm-spec.md §0).
+   */
+  clusterStatus: boolean;
+  /** `extraArgs` as a map (v1beta2, v1beta3) or a list of `{name, value}` (v1beta4). */
+  extraArgs: "map" | "list";
+  /**
+   * v1beta4-only fields: `extraEnvs`, `proxy`, `encryptionAlgorithm`, `certificateValidityPeriod`,
+   * `caCertificateValidityPeriod`, `dns.disabled`/`proxy.disabled`.
+   */
+  v1beta4Fields: boolean;
+  /** `apiServer.timeoutForControlPlane: 4m0s` (v1beta2/v1beta3; moved to InitConfiguration.timeouts in v1beta4). */
+  timeoutForControlPlane: boolean;
+  /** `dns.type: CoreDNS` (v1beta2 only; the field is gone in v1beta3). */
+  dnsType: boolean;
+  /**
+   * `apiServer.extraArgs.authorization-mode: Node,RBAC` written by kubeadm's defaulting into the
+   * uploaded config: seen in kubeadm-config ConfigMaps of v1.15 (v1beta2) and v1.28 (v1beta3).
+   * Unverified for v1.30 (assumed still there) and v1.34 (assumed gone with v1beta4).
+   */
+  authorizationModeArg: boolean;
 }
 
 /**
@@ -165,6 +199,16 @@ const ROWS: Record<SupportedMinor, GateRow> = {
         logging: {},
       },
     },
+    // v1.21: v1beta2 with ClusterStatus (uploadconfig.go of v1.21 writes both keys).
+    kubeadmConfig: {
+      apiVersion: "kubeadm.k8s.io/v1beta2",
+      clusterStatus: true,
+      extraArgs: "map",
+      v1beta4Fields: false,
+      timeoutForControlPlane: true,
+      dnsType: true,
+      authorizationModeArg: true,
+    },
   },
   // v1.30: kubeconfig.go since v1.29 (admin.conf O=ClusterAdminsGroupAndClusterRoleBinding +
   // super-admin.conf); certlist.go since v1.29: apiserver-kubelet-client
@@ -200,6 +244,16 @@ const ROWS: Record<SupportedMinor, GateRow> = {
       containerRuntimeRemoteFlag: false,
       podInfraContainerImageFlag: true,
       configZeroValues: KUBELET_ZERO_130,
+    },
+    // v1.30: v1beta3 (the default until v1beta4 in v1.31), no ClusterStatus.
+    kubeadmConfig: {
+      apiVersion: "kubeadm.k8s.io/v1beta3",
+      clusterStatus: false,
+      extraArgs: "map",
+      v1beta4Fields: false,
+      timeoutForControlPlane: true,
+      dnsType: false,
+      authorizationModeArg: true,
     },
   },
   // v1.34: as v1.30, except that kubernetes/kubernetes#138957, cherry-picked into v1.34.8 (and
@@ -241,6 +295,16 @@ const ROWS: Record<SupportedMinor, GateRow> = {
       podInfraContainerImageFlag: true,
       failCgroupV1Default: false,
       configZeroValues: { ...KUBELET_ZERO_130, crashLoopBackOff: {} },
+    },
+    // v1.34: v1beta4 (v1.31+): list extraArgs, validity periods and encryptionAlgorithm, proxy.
+    kubeadmConfig: {
+      apiVersion: "kubeadm.k8s.io/v1beta4",
+      clusterStatus: false,
+      extraArgs: "list",
+      v1beta4Fields: true,
+      timeoutForControlPlane: false,
+      dnsType: false,
+      authorizationModeArg: false,
     },
   },
 };
@@ -337,4 +401,11 @@ export function kubeletGates(version: string | KubernetesVersion): KubeletGateRo
   const parsed = typeof version === "string" ? parseSupportedVersion(version) : version;
   if (!parsed) throw new InternalError(`${String(version)} is not a supported Kubernetes version`);
   return structuredClone(ROWS[parsed.minorKey].kubelet);
+}
+
+/** The kubeadm-config ConfigMap gates of a version (`v1.30.4` or a parsed version); a copy. */
+export function kubeadmConfigGates(version: string | KubernetesVersion): KubeadmConfigGates {
+  const parsed = typeof version === "string" ? parseSupportedVersion(version) : version;
+  if (!parsed) throw new InternalError(`${String(version)} is not a supported Kubernetes version`);
+  return { ...ROWS[parsed.minorKey].kubeadmConfig };
 }
