@@ -10,7 +10,7 @@ export default defineConfig({
         test: {
           name: "unit",
           include: [
-            "{cli,config,workflow,ui,hosts,facts,preflight,lab,phases,templates,certs,node,artifacts}/**/*.test.ts",
+            "{cli,config,workflow,ui,hosts,facts,preflight,lab,phases,templates,certs,node,artifacts,api}/**/*.test.ts",
           ],
           clearMocks: true,
           restoreMocks: true,

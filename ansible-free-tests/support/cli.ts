@@ -30,6 +30,7 @@ const SOURCE_DIRS = [
   "node",
   "templates",
   "artifacts",
+  "api",
 ];
 
 /** Builds dist/ when a source file is newer than its output (`npm test` has built already). */
