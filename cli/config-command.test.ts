@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import yaml from "js-yaml";
 import { describe, expect, it } from "vitest";
@@ -394,5 +394,49 @@ describe("config print-defaults and schema", () => {
     const run = await kubeforge(["config", "reference"], { cwd: testDir() });
     const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
     expect(readme).toContain(run.stdout.trim());
+  });
+  it("render --objects prints init's API objects with a placeholder token, and the store's CA when there is one", async () => {
+    const cwd = testDir({ "cluster.yaml": MINIMAL });
+    const env = { KUBEFORGE_STATE_DIR: join(cwd, "state") };
+    const placeholder = await kubeforge(["config", "render", "-f", "cluster.yaml", "--objects"], {
+      cwd,
+      env,
+    });
+    expect(placeholder.code).toBe(0);
+    expect(placeholder.stdout).toContain("# No CA in the local store");
+    const objects = yaml.loadAll(placeholder.stdout) as Array<{ kind: string; metadata: { name: string } }>;
+    expect(objects.map((object) => object.metadata.name)).toContain("kubeadm-config");
+    const secret = objects.find((object) => object.kind === "Secret") as unknown as {
+      metadata: { name: string };
+      stringData: Record<string, string>;
+    };
+    expect(secret.metadata.name).toBe("bootstrap-token-<token-id>");
+    expect(secret.stringData["token-secret"]).toBe("<redacted>");
+
+    const ca = readFileSync(new URL("../api/testdata/test-ca.crt", import.meta.url), "utf8");
+    mkdirSync(join(cwd, "state", "demo", "pki"), { recursive: true });
+    writeFileSync(join(cwd, "state", "demo", "pki", "ca.crt"), ca);
+    const json = await kubeforge(["-o", "json", "config", "render", "-f", "cluster.yaml", "--objects"], {
+      cwd,
+      env,
+    });
+    expect(json.code).toBe(0);
+    const lines = json.stdout.trim().split("\n");
+    expect(lines).toHaveLength(1);
+    const event = JSON.parse(lines[0] as string);
+    expect(event).toMatchObject({ type: "api.objects", caFromStore: true });
+    const clusterInfo = event.objects.find(
+      (object: { metadata: { name: string } }) => object.metadata.name === "cluster-info",
+    );
+    expect(clusterInfo.data.kubeconfig).toContain(Buffer.from(ca).toString("base64"));
+  });
+
+  it("render needs --host or --objects, not both", async () => {
+    const cwd = testDir({ "cluster.yaml": MINIMAL });
+    expect((await kubeforge(["config", "render", "-f", "cluster.yaml"], { cwd })).code).toBe(2);
+    const both = await kubeforge(["config", "render", "-f", "cluster.yaml", "--objects", "--host", "cp1"], {
+      cwd,
+    });
+    expect(both.code).toBe(2);
   });
 });
