@@ -20,9 +20,9 @@
 // host at once (kubeforge's default concurrency is 30; Ansible's forks = hosts) and are each a fresh
 // process per run, with no ssh connection kept from an earlier run. Ansible runs tuned: pipelining,
 // no fact gathering, the interpreter path given, ControlPersist (its default) within a run.
-import { createHash, randomBytes } from "node:crypto";
-import { createReadStream, createWriteStream, existsSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { createWriteStream, existsSync } from "node:fs";
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -30,6 +30,7 @@ import yaml from "js-yaml";
 import { $ } from "zx";
 import { buildTestBundleDir } from "../ansible-free-tests/support/bundle-dir.js";
 import { labClusterFile } from "../cli/lab-command.js";
+import { writeOciLayout } from "../lab/oci.js";
 import { type Lab, labDown, labUp } from "../lab/testhosts.js";
 import { median, requireGnuTime, type Sample, Stopwatch } from "./measure.js";
 
@@ -89,91 +90,45 @@ const run = $({ quiet: true });
 const archiveName = (ref: string) => `${ref.replace(/[/:@]/g, "_")}.tar`;
 const TAR_FLAGS = ["--numeric-owner", "--owner=0", "--group=0", "--mtime=@0", "--format=ustar", "-b1"];
 
-async function sha256File(path: string): Promise<string> {
-  const hash = createHash("sha256");
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest("hex");
-}
-
 /**
  * Replaces the stand-in archive of `ref` with one whose image has a second, uncompressed layer
- * holding `mib` MiB of random bytes: the same OCI layout support/bundle-dir.ts writes, one layer more.
+ * holding `mib` MiB of random bytes (lab/oci.ts, as support/bundle-dir.ts writes them, one layer more).
  */
 async function writePaddedImage(ref: string, archive: string, mib: number, scratch: string): Promise<void> {
   if (!existsSync(archive))
     throw new Error(`${archive} is missing: support/bundle-dir.ts names archives differently now`);
-  const tag = ref.slice(ref.lastIndexOf(":") + 1);
-  const layout = await mkdtemp(join(scratch, "padded-"));
-  const blobs = join(layout, "blobs/sha256");
-  await mkdir(blobs, { recursive: true });
-  const blob = async (data: string) => {
-    const digest = createHash("sha256").update(data).digest("hex");
-    await writeFile(join(blobs, digest), data);
-    return { digest: `sha256:${digest}`, size: Buffer.byteLength(data) };
-  };
-  const layers: Array<{ digest: string; size: number }> = [];
-  for (const [index, files] of [
-    { "kubeforge-stand-in-image": `kubeforge test stand-in for ${ref}\n` },
-    { "kubeforge-bench-padding.bin": mib },
-  ].entries()) {
-    const rootfs = join(layout, `rootfs-${index}`);
+  const work = await mkdtemp(join(scratch, "padded-"));
+  const layer = async (index: number, name: string, write: (path: string) => Promise<void>) => {
+    const rootfs = join(work, `rootfs-${index}`);
     await mkdir(rootfs);
-    for (const [name, content] of Object.entries(files)) {
-      if (typeof content === "string") {
-        await writeFile(join(rootfs, name), content);
-        continue;
-      }
-      const stream = createWriteStream(join(rootfs, name));
-      for (let i = 0; i < content; i++) {
-        if (!stream.write(randomBytes(1 << 20)))
-          await new Promise<void>((resolve) => stream.once("drain", () => resolve()));
-      }
-      await new Promise<void>((resolve, reject) => {
-        stream.once("error", reject);
-        stream.end(() => resolve());
-      });
-    }
-    const tarFile = join(layout, `layer-${index}.tar`);
-    await run`tar -C ${rootfs} ${TAR_FLAGS} -cf ${tarFile} ${Object.keys(files)}`;
-    const digest = await sha256File(tarFile);
-    const size = (await stat(tarFile)).size;
-    await rename(tarFile, join(blobs, digest));
+    await write(join(rootfs, name));
+    const tarFile = join(work, `layer-${index}.tar`);
+    await run`tar -C ${rootfs} ${TAR_FLAGS} -cf ${tarFile} ${name}`;
     await rm(rootfs, { recursive: true });
-    layers.push({ digest: `sha256:${digest}`, size });
-  }
-  const platform = { architecture: "amd64", os: "linux" };
-  const config = await blob(
-    JSON.stringify({
-      ...platform,
-      rootfs: { type: "layers", diff_ids: layers.map((layer) => layer.digest) },
-    }),
+    return tarFile;
+  };
+  const standIn = await layer(0, "kubeforge-stand-in-image", (path) =>
+    writeFile(path, `kubeforge test stand-in for ${ref}\n`),
   );
-  const manifest = await blob(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: "application/vnd.oci.image.manifest.v1+json",
-      config: { mediaType: "application/vnd.oci.image.config.v1+json", ...config },
-      layers: layers.map((layer) => ({ mediaType: "application/vnd.oci.image.layer.v1.tar", ...layer })),
-    }),
-  );
-  await writeFile(join(layout, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
-  await writeFile(
-    join(layout, "index.json"),
-    JSON.stringify({
-      schemaVersion: 2,
-      manifests: [
-        {
-          mediaType: "application/vnd.oci.image.manifest.v1+json",
-          ...manifest,
-          platform,
-          annotations: { "io.containerd.image.name": ref, "org.opencontainers.image.ref.name": tag },
-        },
-      ],
-    }),
-  );
-  const blobNames = (await readdir(blobs)).map((name) => `blobs/sha256/${name}`);
-  await run`tar -C ${layout} ${TAR_FLAGS} -cf ${archive} oci-layout index.json ${blobNames}`;
-  await rm(layout, { recursive: true });
+  const padding = await layer(1, "kubeforge-bench-padding.bin", async (path) => {
+    const stream = createWriteStream(path);
+    for (let i = 0; i < mib; i++) {
+      if (!stream.write(randomBytes(1 << 20)))
+        await new Promise<void>((resolve) => stream.once("drain", () => resolve()));
+    }
+    await new Promise<void>((resolve, reject) => {
+      stream.once("error", reject);
+      stream.end(() => resolve());
+    });
+  });
+  const layout = join(work, "image");
+  const entries = await writeOciLayout(layout, {
+    ref,
+    layerTar: await readFile(standIn),
+    extraLayerFiles: [padding],
+  });
+  await run`tar -C ${layout} ${TAR_FLAGS} -cf ${archive} ${entries}`;
+  await rm(work, { recursive: true });
 }
 
 interface ClusterImage {

@@ -2,15 +2,19 @@
 // busybox and the tests' stand-ins for the Kubernetes images. `ctr images import` takes the layout
 // tarred up; the name comes from the index's annotations, as containerd reads it.
 import { createHash } from "node:crypto";
-import { mkdir, writeFile } from "node:fs/promises";
+import { createReadStream } from "node:fs";
+import { mkdir, rename, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { pipeline } from "node:stream/promises";
 import { gzipSync } from "node:zlib";
 
 export interface OciImage {
   /** Full ref with a tag: `registry.k8s.io/pause:3.9`. */
   ref: string;
-  /** The one layer, an uncompressed tar. */
+  /** The first layer, an uncompressed tar; stored gzipped. */
   layerTar: Buffer;
+  /** More layers: tar files moved into the layout as they are (uncompressed), too large to hold in memory. */
+  extraLayerFiles?: readonly string[];
   /** The image config's `config` (Env, Cmd, …). */
   runConfig?: Record<string, unknown>;
 }
@@ -32,12 +36,28 @@ export async function writeOciLayout(dir: string, image: OciImage): Promise<stri
     names.push(`blobs/sha256/${digest}`);
     return { digest: `sha256:${digest}`, size: Buffer.byteLength(data) };
   };
-  const layer = await blob(gzipSync(image.layerTar, { level: 9 }));
+  const layers = [
+    {
+      mediaType: "application/vnd.oci.image.layer.v1.tar+gzip",
+      ...(await blob(gzipSync(image.layerTar, { level: 9 }))),
+    },
+  ];
+  const diffIds = [`sha256:${sha256(image.layerTar)}`];
+  for (const file of image.extraLayerFiles ?? []) {
+    const hash = createHash("sha256");
+    await pipeline(createReadStream(file), hash);
+    const digest = hash.digest("hex");
+    const { size } = await stat(file);
+    await rename(file, join(blobs, digest));
+    names.push(`blobs/sha256/${digest}`);
+    layers.push({ mediaType: "application/vnd.oci.image.layer.v1.tar", digest: `sha256:${digest}`, size });
+    diffIds.push(`sha256:${digest}`); // uncompressed: the diff id is the blob's digest
+  }
   const config = await blob(
     JSON.stringify({
       ...PLATFORM,
       ...(image.runConfig && { config: image.runConfig }),
-      rootfs: { type: "layers", diff_ids: [`sha256:${sha256(image.layerTar)}`] },
+      rootfs: { type: "layers", diff_ids: diffIds },
     }),
   );
   const manifest = await blob(
@@ -45,7 +65,7 @@ export async function writeOciLayout(dir: string, image: OciImage): Promise<stri
       schemaVersion: 2,
       mediaType: "application/vnd.oci.image.manifest.v1+json",
       config: { mediaType: "application/vnd.oci.image.config.v1+json", ...config },
-      layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", ...layer }],
+      layers,
     }),
   );
   await writeFile(join(dir, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
