@@ -3,18 +3,9 @@ import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { CLUSTER_IMAGES, VERSION, writeBundleDir } from "../artifacts/testing.js";
-import { kubeforge, testDir } from "./testing.js";
+import { kubeforge, minimalClusterFile, testDir } from "./testing.js";
 
-const CLUSTER = `apiVersion: kubeforge.dev/v1alpha1
-kind: Cluster
-metadata: {name: demo}
-spec:
-  ssh: {user: root, keyPath: ./id_ed25519, knownHostsPath: ./known_hosts}
-  kubernetes: {version: ${VERSION}}
-  hosts:
-    - {name: cp1, address: 198.18.0.11, role: control-plane}
-    - {name: w1, address: 198.18.0.12, role: worker}
-`;
+const CLUSTER = minimalClusterFile(VERSION);
 
 async function created(images = CLUSTER_IMAGES) {
   const cwd = testDir({ "cluster.yaml": CLUSTER });
