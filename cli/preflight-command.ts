@@ -12,7 +12,7 @@ import { hostChecksPhase } from "../phases/preflight.js";
 import { formatChecks } from "../ui/checks-table.js";
 import type { Workflow } from "../workflow/phase.js";
 import type { CliContext } from "./program.js";
-import { addWorkflowCommand, type PreparedRun, type WorkflowFlags } from "./workflow-command.js";
+import { addWorkflowCommand, type PreparedRun, parseList, type WorkflowFlags } from "./workflow-command.js";
 
 export const preflightWorkflow: Workflow<ClusterRun, ClusterHost> = {
   command: "preflight",
@@ -34,14 +34,7 @@ export function ignorePreflightErrorsOption(): Option {
   return new Option(
     "--ignore-preflight-errors <checks>",
     "checks whose errors become warnings, comma-separated (e.g. NumCPU,Port-6443), or all",
-  ).argParser(parseNames);
-}
-
-function parseNames(text: string): string[] {
-  return text
-    .split(",")
-    .map((name) => name.trim())
-    .filter(Boolean);
+  ).argParser(parseList);
 }
 
 /** Loads the file, resolves its secrets and prepares one connection per host. Touches no host. */

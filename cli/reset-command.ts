@@ -12,7 +12,7 @@ import { UsageError } from "../workflow/errors.js";
 import type { Workflow } from "../workflow/phase.js";
 import { hostOptions, prepareClusterRun } from "./preflight-command.js";
 import type { CliContext } from "./program.js";
-import { addWorkflowCommand, type PreparedRun, type WorkflowFlags } from "./workflow-command.js";
+import { addWorkflowCommand, type PreparedRun, parseList, type WorkflowFlags } from "./workflow-command.js";
 
 export const resetWorkflow: Workflow<ResetRun, ClusterHost> = {
   command: "reset",
@@ -22,12 +22,7 @@ export const resetWorkflow: Workflow<ResetRun, ClusterHost> = {
 /** The hosts `--hosts a,b` names (all without it); an unknown name is a usage error naming the valid ones. */
 export function selectHosts(hosts: readonly ClusterHost[], names: string | undefined): ClusterHost[] {
   if (names === undefined) return [...hosts];
-  const wanted = new Set(
-    names
-      .split(",")
-      .map((name) => name.trim())
-      .filter(Boolean),
-  );
+  const wanted = new Set(parseList(names));
   const known = hosts.map((host) => host.name);
   const unknown = [...wanted].filter((name) => !known.includes(name));
   if (unknown.length > 0 || wanted.size === 0) {

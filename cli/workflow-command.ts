@@ -49,7 +49,8 @@ function parseConcurrency(text: string): number {
   return value;
 }
 
-function parseList(text: string): string[] {
+/** `a, b,,c` → [a, b, c]: every comma-separated flag value. */
+export function parseList(text: string): string[] {
   return text
     .split(",")
     .map((item) => item.trim())
