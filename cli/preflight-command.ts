@@ -70,6 +70,7 @@ export async function prepareClusterRun(
     ignorePreflightErrors: (flags.ignorePreflightErrors as string[] | undefined) ?? [],
     checks: [],
     nodeChecks: [],
+    members: new Set(),
     now: Date.now,
   };
   return {

@@ -17,6 +17,8 @@ export interface ClusterRun {
   checks: CheckResult[];
   /** Filled by the node-stage checks (after prepare). */
   nodeChecks: CheckResult[];
+  /** Hosts already in this cluster (their CA is the store's): the host checks expect its ports in use. */
+  members: Set<string>;
   /** The workstation's clock in ms; injectable for tests. */
   now: () => number;
 }

@@ -11,7 +11,11 @@ export const hostChecksPhase: LocalPhase<ClusterRun, ClusterHost> = {
   title: "Check the hosts",
   help: "Checks what kubeforge cannot fix itself (privileges, CPU and memory, OS, free ports, leftovers, unique hostnames and machine-ids, clock skew); reports what prepare will fix.",
   run: async ({ data, check }) => {
-    const hosts = data.hosts.map((host) => ({ spec: host.spec, facts: factsOf(data, host.name) }));
+    const hosts = data.hosts.map((host) => ({
+      spec: host.spec,
+      facts: factsOf(data, host.name),
+      member: data.members.has(host.name),
+    }));
     data.checks = runChecks(data.cluster, hosts, { ignore: data.ignorePreflightErrors });
     for (const result of data.checks) check(result);
     const failures = data.checks.filter((result) => result.status === "error");

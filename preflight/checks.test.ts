@@ -200,3 +200,25 @@ describe("host preflight checks", () => {
     expect(all.filter((r) => r.status === "ignored").map((r) => r.check)).toEqual(["NumCPU", "Port-6443"]);
   });
 });
+
+describe("a host already in this cluster (its CA is the store's)", () => {
+  it("passes the ports and leftover checks a fresh host would fail, so a re-run converges", () => {
+    const facts = {
+      ...healthy("cp1", "m-cp1"),
+      listeningPorts: [22, 2379, 6443, 10250],
+      manifests: ["/etc/kubernetes/manifests/kube-apiserver.yaml"],
+      nonEmptyDirs: ["/var/lib/etcd"],
+    };
+    const fresh = runChecks(cluster, [{ spec: cp1, facts }], { ignore: [] });
+    const member = runChecks(cluster, [{ spec: cp1, facts, member: true }], { ignore: [] });
+    const failing = ["Port-6443", "Port-2379", "Port-10250", "DirAvailable--var-lib-etcd"];
+    for (const name of failing) {
+      expect(check(fresh, "cp1", name)?.status).toBe("error");
+      expect(check(member, "cp1", name)).toMatchObject({
+        status: "ok",
+        message: expect.stringContaining("this cluster"),
+      });
+    }
+    expect(check(member, "cp1", "DirAvailable--etc-kubernetes-manifests")?.status).toBe("ok");
+  });
+});

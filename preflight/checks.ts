@@ -19,6 +19,11 @@ export interface CheckResult {
 export interface FactsOf {
   spec: HostSpec;
   facts: HostFacts;
+  /**
+   * Already a node of this cluster (its CA is the local store's): its ports and directories are in
+   * use by this cluster, so a re-run converges instead of asking for a reset.
+   */
+  member?: boolean;
 }
 
 // kubeadm's constants.go: ControlPlaneNumCPU, ControlPlaneMem (MB).
@@ -48,7 +53,7 @@ export function inspectedDirs(cluster: ClusterFile): string[] {
   return ["/etc/kubernetes/manifests", cluster.spec.kubernetes.etcd.local.dataDir];
 }
 
-function hostChecks(cluster: ClusterFile, { spec, facts }: FactsOf): Omit<CheckResult, "host">[] {
+function hostChecks(cluster: ClusterFile, { spec, facts, member }: FactsOf): Omit<CheckResult, "host">[] {
   const results: Omit<CheckResult, "host">[] = [];
   const add = (check: string, status: CheckStatus, message: string) =>
     results.push({ check, status, message });
@@ -101,29 +106,38 @@ function hostChecks(cluster: ClusterFile, { spec, facts }: FactsOf): Omit<CheckR
       : `"${facts.hostname}" is not a lowercase DNS-1123 subdomain; rename the host (hostnamectl set-hostname)`,
   );
 
+  const ours = "in use by this cluster (the host's CA is the local store's)";
   for (const port of requiredPorts(cluster, spec.role)) {
+    if (member) {
+      add(`Port-${port}`, "ok", `port ${port}: ${ours}`);
+      continue;
+    }
     const taken = facts.listeningPorts.includes(port);
     add(`Port-${port}`, taken ? "error" : "ok", taken ? `port ${port} is in use` : `port ${port} is free`);
   }
 
   const manifests = "/etc/kubernetes/manifests";
-  const leftovers = facts.manifests.length > 0 || facts.nonEmptyDirs.includes(manifests);
+  const leftovers = !member && (facts.manifests.length > 0 || facts.nonEmptyDirs.includes(manifests));
   add(
     dirCheckName(manifests),
     leftovers ? "error" : "ok",
     leftovers
       ? `${manifests} is not empty (${facts.manifests.join(", ") || "files"}): an earlier cluster is here; run kubeforge reset first`
-      : `${manifests} is empty or absent`,
+      : member
+        ? `${manifests}: ${ours}`
+        : `${manifests} is empty or absent`,
   );
   if (controlPlane) {
     const dataDir = cluster.spec.kubernetes.etcd.local.dataDir;
-    const used = facts.nonEmptyDirs.includes(dataDir);
+    const used = !member && facts.nonEmptyDirs.includes(dataDir);
     add(
       dirCheckName(dataDir),
       used ? "error" : "ok",
       used
         ? `${dataDir} is not empty: etcd data of an earlier cluster; run kubeforge reset first`
-        : `${dataDir} is empty or absent`,
+        : member
+          ? `${dataDir}: ${ours}`
+          : `${dataDir} is empty or absent`,
     );
   }
 
