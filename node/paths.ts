@@ -17,6 +17,8 @@ export const CNI_BIN_DIR = "/opt/cni/bin";
 export const CNI_CONFIG_DIR = "/etc/cni/net.d";
 /** The pod network config `addons.cni: bridge` writes; reset removes this one and no other. */
 export const KUBEFORGE_CNI_CONFIG = "/etc/cni/net.d/10-kubeforge-bridge.conflist";
+/** The oneshot unit that puts back, at boot, the routes to the other nodes' pod CIDRs (`addons.cni: bridge`). */
+export const POD_ROUTES_UNIT = "/etc/systemd/system/kubeforge-pod-routes.service";
 export const KUBELET_UNIT = "/usr/lib/systemd/system/kubelet.service";
 export const KUBELET_DROP_IN = "/usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf";
 export const KUBERNETES_DIR = "/etc/kubernetes";
