@@ -27,6 +27,8 @@ interface GateRow {
   kubelet: KubeletGateRow;
   /** What init's upload-config writes into the kubeadm-config ConfigMap (api/objects.ts). */
   kubeadmConfig: KubeadmConfigGates;
+  /** The kube-proxy and CoreDNS objects of init's addon phase (api/addons.ts). */
+  addons: AddonGates;
 }
 
 /**
@@ -78,7 +80,8 @@ export interface StaticPodGates {
   /**
    * kubeadm feature gates kubeadm passes on to kube-apiserver, -controller-manager and -scheduler as
    * `--feature-gates=Name=bool` when set in the config: v1.20/v1.21 did so for IPv6DualStack only.
-   * Every other kubeadm gate is kubeadm's own and never reaches a component flag.
+   * The same gates go into kube-proxy's KubeProxyConfiguration featureGates (componentconfigs/kubeproxy.go
+   * Default). Every other kubeadm gate is kubeadm's own and never reaches a component.
    */
   componentFeatureGates: string[];
   /**
@@ -163,6 +166,117 @@ const KUBELET_ZERO_130 = {
   memorySwap: {},
 };
 
+/**
+ * What kubeadm's addon phase creates differently per minor (api/addons.ts). Sources, kubernetes/kubernetes
+ * read through the code index: cmd/kubeadm/app/phases/addons/proxy/proxy.go (a pre-v1.25 copy: ServiceAccount
+ * first; a v1.25+ copy after #109995 `--print-manifest`: ConfigMap, DaemonSet, then ServiceAccount and RBAC),
+ * dns/dns.go and dns/manifests.go (current copy; earlier states pinned by the PR named at each field and
+ * by a CoreDNS Deployment kubeadm v1.21.0 created, dumped with kubectl), componentconfigs/kubeproxy.go, and
+ * k8s.io/kube-proxy/config/v1alpha1/types.go (a v1.20/v1.21 copy and the current one).
+ */
+export interface AddonGates {
+  /** Init's order of the kube-proxy objects: the ServiceAccount first (before v1.25) or after the DaemonSet. */
+  kubeProxyOrder: "service-account-first" | "config-map-first";
+  /**
+   * KubeProxyConfiguration v1alpha1 as kubeadm's marshalling writes it before kubeadm's defaults: every
+   * field without omitempty, at its zero value (pointers null, durations "0s").
+   */
+  kubeProxyConfigZeroValues: Record<string, unknown>;
+  coreDNS: CoreDNSGates;
+}
+
+export interface CoreDNSGates {
+  /** ClusterRole system:coredns may also `get` nodes (removed by kubernetes#117521, v1.28). */
+  clusterRoleNodesGet: boolean;
+  /**
+   * ClusterRole system:coredns may list/watch EndpointSlices (CoreDNS 1.8.1+ reads them; kubeadm v1.21
+   * ships CoreDNS 1.8.0 without the rule: aws/eks-distro#545 shows v1.21 with 1.8.3 failing on it).
+   */
+  clusterRoleEndpointSlices: boolean;
+  /** Preferred pod anti-affinity on kubernetes.io/hostname (kubernetes#110593, v1.25). */
+  podAntiAffinity: boolean;
+  /** Taint keys the Deployment tolerates with effect NoSchedule, besides CriticalAddonsOnly. */
+  controlPlaneTolerations: string[];
+  /** The capability dropped: `all` until kubernetes#121384 (v1.29) wrote `ALL`. */
+  dropCapability: "all" | "ALL";
+  /** Probes on named container ports liveness-probe (8080) and readiness-probe (8181) (kubernetes#131587, v1.34). */
+  namedProbePorts: boolean;
+  /** Corefile `cache 30 { disable success|denial <domain> }` (kubernetes#128359, merged Nov 2024). */
+  cacheDisablesClusterDomain: boolean;
+}
+
+// KubeProxyConfiguration v1alpha1 zero values. v1.21: the v1.20/v1.21 types.go (udpIdleTimeout,
+// detectLocalMode, three winkernel fields; a v1.20 cluster's kube-proxy ConfigMap has exactly these).
+// v1.30 and v1.34: logging (kubernetes#117800, v1.28), detectLocal, iptables.localhostNodePorts,
+// nftables and the conntrack UDP/liberal fields (v1.29), windowsRunAsService omitted when false;
+// `kubeadm config print init-defaults` of v1.32 prints exactly these (no v1alpha1 field change up to
+// v1.34 was found; snatNodeInternalIP is a later proposal).
+const PROXY_CLIENT_CONNECTION = { acceptContentTypes: "", burst: 0, contentType: "", kubeconfig: "", qps: 0 };
+const PROXY_IPVS = {
+  excludeCIDRs: null,
+  minSyncPeriod: "0s",
+  scheduler: "",
+  strictARP: false,
+  syncPeriod: "0s",
+  tcpFinTimeout: "0s",
+  tcpTimeout: "0s",
+  udpTimeout: "0s",
+};
+const PROXY_COMMON = {
+  bindAddress: "",
+  bindAddressHardFail: false,
+  clientConnection: PROXY_CLIENT_CONNECTION,
+  clusterCIDR: "",
+  configSyncPeriod: "0s",
+  detectLocalMode: "",
+  enableProfiling: false,
+  healthzBindAddress: "",
+  hostnameOverride: "",
+  ipvs: PROXY_IPVS,
+  metricsBindAddress: "",
+  mode: "",
+  nodePortAddresses: null,
+  oomScoreAdj: null,
+  portRange: "",
+  showHiddenMetricsForVersion: "",
+};
+const PROXY_ZERO_121 = {
+  ...PROXY_COMMON,
+  conntrack: { maxPerCore: null, min: null, tcpCloseWaitTimeout: null, tcpEstablishedTimeout: null },
+  iptables: { masqueradeAll: false, masqueradeBit: null, minSyncPeriod: "0s", syncPeriod: "0s" },
+  udpIdleTimeout: "0s",
+  winkernel: { enableDSR: false, networkName: "", sourceVip: "" },
+};
+const PROXY_ZERO_130 = {
+  ...PROXY_COMMON,
+  conntrack: {
+    maxPerCore: null,
+    min: null,
+    tcpBeLiberal: false,
+    tcpCloseWaitTimeout: null,
+    tcpEstablishedTimeout: null,
+    udpStreamTimeout: "0s",
+    udpTimeout: "0s",
+  },
+  detectLocal: { bridgeInterface: "", interfaceNamePrefix: "" },
+  iptables: {
+    localhostNodePorts: null,
+    masqueradeAll: false,
+    masqueradeBit: null,
+    minSyncPeriod: "0s",
+    syncPeriod: "0s",
+  },
+  logging: KUBELET_ZERO_130.logging,
+  nftables: { masqueradeAll: false, masqueradeBit: null, minSyncPeriod: "0s", syncPeriod: "0s" },
+  winkernel: {
+    enableDSR: false,
+    forwardHealthCheckVip: false,
+    networkName: "",
+    rootHnsEndpointName: "",
+    sourceVip: "",
+  },
+};
+
 const ROWS: Record<SupportedMinor, GateRow> = {
   // v1.21: phases/certs/certlist.go (every client cert O=MastersGroup) and
   // phases/kubeconfig/kubeconfig.go (admin.conf O=SystemPrivilegedGroup, no super-admin.conf).
@@ -209,6 +323,21 @@ const ROWS: Record<SupportedMinor, GateRow> = {
       dnsType: true,
       authorizationModeArg: true,
     },
+    // v1.21: SA first; CoreDNS 1.8.0 with `get nodes`, no EndpointSlices, no anti-affinity, master
+    // and control-plane tolerations (the v1.21.0 Deployment dump), `drop: all`, numbered probe ports.
+    addons: {
+      kubeProxyOrder: "service-account-first",
+      kubeProxyConfigZeroValues: PROXY_ZERO_121,
+      coreDNS: {
+        clusterRoleNodesGet: true,
+        clusterRoleEndpointSlices: false,
+        podAntiAffinity: false,
+        controlPlaneTolerations: [ROLE_MASTER, ROLE_CONTROL_PLANE],
+        dropCapability: "all",
+        namedProbePorts: false,
+        cacheDisablesClusterDomain: false,
+      },
+    },
   },
   // v1.30: kubeconfig.go since v1.29 (admin.conf O=ClusterAdminsGroupAndClusterRoleBinding +
   // super-admin.conf); certlist.go since v1.29: apiserver-kubelet-client
@@ -254,6 +383,20 @@ const ROWS: Record<SupportedMinor, GateRow> = {
       timeoutForControlPlane: true,
       dnsType: false,
       authorizationModeArg: true,
+    },
+    // v1.30: after #109995, #110593, #117521 and #121384; before #128359 and #131587.
+    addons: {
+      kubeProxyOrder: "config-map-first",
+      kubeProxyConfigZeroValues: PROXY_ZERO_130,
+      coreDNS: {
+        clusterRoleNodesGet: false,
+        clusterRoleEndpointSlices: true,
+        podAntiAffinity: true,
+        controlPlaneTolerations: [ROLE_CONTROL_PLANE],
+        dropCapability: "ALL",
+        namedProbePorts: false,
+        cacheDisablesClusterDomain: false,
+      },
     },
   },
   // v1.34: as v1.30, except that kubernetes/kubernetes#138957, cherry-picked into v1.34.8 (and
@@ -305,6 +448,20 @@ const ROWS: Record<SupportedMinor, GateRow> = {
       timeoutForControlPlane: false,
       dnsType: false,
       authorizationModeArg: false,
+    },
+    // v1.34: as v1.30, plus the Corefile cache block (#128359) and named probe ports (#131587).
+    addons: {
+      kubeProxyOrder: "config-map-first",
+      kubeProxyConfigZeroValues: PROXY_ZERO_130,
+      coreDNS: {
+        clusterRoleNodesGet: false,
+        clusterRoleEndpointSlices: true,
+        podAntiAffinity: true,
+        controlPlaneTolerations: [ROLE_CONTROL_PLANE],
+        dropCapability: "ALL",
+        namedProbePorts: true,
+        cacheDisablesClusterDomain: true,
+      },
     },
   },
 };
@@ -408,4 +565,11 @@ export function kubeadmConfigGates(version: string | KubernetesVersion): Kubeadm
   const parsed = typeof version === "string" ? parseSupportedVersion(version) : version;
   if (!parsed) throw new InternalError(`${String(version)} is not a supported Kubernetes version`);
   return { ...ROWS[parsed.minorKey].kubeadmConfig };
+}
+
+/** The add-on gates of a version (`v1.30.4` or a parsed version); a deep copy. */
+export function addonGates(version: string | KubernetesVersion): AddonGates {
+  const parsed = typeof version === "string" ? parseSupportedVersion(version) : version;
+  if (!parsed) throw new InternalError(`${String(version)} is not a supported Kubernetes version`);
+  return structuredClone(ROWS[parsed.minorKey].addons);
 }
