@@ -3,6 +3,7 @@
 import { type Command, Option } from "commander";
 import { openBundle } from "../artifacts/bundle.js";
 import type { ClusterHost } from "../hosts/open.js";
+import type { ClusterRun } from "../phases/cluster-run.js";
 import { connectPhase } from "../phases/connect.js";
 import { factsPhase } from "../phases/facts.js";
 import { nodeChecksPhase } from "../phases/node-preflight.js";
@@ -23,8 +24,22 @@ export const prepareWorkflow: Workflow<PrepareRun, ClusterHost> = {
 };
 
 /** The bundle named by --bundle or the cluster file, opened and checked before any host is touched. */
-async function prepareRun(flags: WorkflowFlags, context: CliContext): Promise<PreparedRun<PrepareRun>> {
-  const prepared = await prepareClusterRun(flags, context);
+export async function prepareRun(
+  flags: WorkflowFlags,
+  context: CliContext,
+): Promise<PreparedRun<PrepareRun>> {
+  return withBundle(await prepareClusterRun(flags, context), flags, context);
+}
+
+/**
+ * Adds the offline bundle (opened, checked against the file's version) and prepare's caches to a
+ * cluster run; closes the run's connections when that fails.
+ */
+export async function withBundle<D extends ClusterRun>(
+  prepared: PreparedRun<D>,
+  flags: WorkflowFlags,
+  context: CliContext,
+): Promise<PreparedRun<D & PrepareRun>> {
   try {
     const { cluster, file } = prepared.data;
     const path = (flags.bundle as string | undefined) ?? cluster.spec.artifacts.bundle;
@@ -34,7 +49,7 @@ async function prepareRun(flags: WorkflowFlags, context: CliContext): Promise<Pr
           file,
           line: undefined,
           path: "spec.artifacts.source",
-          message: `is ${cluster.spec.artifacts.source}, but prepare installs from an offline bundle only (downloading comes in a later release): set source: bundle and bundle: <file from kubeforge bundle create>, or pass --bundle FILE`,
+          message: `is ${cluster.spec.artifacts.source}, but kubeforge installs from an offline bundle only (downloading comes in a later release): set source: bundle and bundle: <file from kubeforge bundle create>, or pass --bundle FILE`,
         },
       ]);
     }
@@ -67,20 +82,23 @@ async function prepareRun(flags: WorkflowFlags, context: CliContext): Promise<Pr
   }
 }
 
+/** The options of every command that installs from a bundle. */
+export function bundleOptions(): Option[] {
+  return [
+    new Option(
+      "--bundle <file>",
+      "offline bundle to install from (default: the file's spec.artifacts.bundle)",
+    ),
+    new Option("--verify", "hash every installed file again instead of trusting the install record"),
+  ];
+}
+
 export function addPrepareCommand(program: Command, context: CliContext): void {
   addWorkflowCommand(program, context, {
     workflow: prepareWorkflow,
     description:
       "Ready the hosts for the kubelet from an offline bundle: OS settings, containerd, binaries, images",
-    options: () => [
-      ...hostOptions(),
-      ignorePreflightErrorsOption(),
-      new Option(
-        "--bundle <file>",
-        "offline bundle to install from (default: the file's spec.artifacts.bundle)",
-      ),
-      new Option("--verify", "hash every installed file again instead of trusting the install record"),
-    ],
+    options: () => [...hostOptions(), ignorePreflightErrorsOption(), ...bundleOptions()],
     prepare: prepareRun,
     summary: (data, changes, dryRun) => {
       // The node checks tell the state prepare left; the host checks only matter when they stopped it.

@@ -58,6 +58,11 @@ const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import("./prepare-command.js")).addPrepareCommand,
   },
   {
+    name: "init",
+    summary: "Set up the first control-plane node, as kubeadm init",
+    load: async () => (await import("./init-command.js")).addInitCommand,
+  },
+  {
     name: "reset",
     summary: "Undo what kubeforge and the kubelet did to the hosts, as kubeadm reset",
     load: async () => (await import("./reset-command.js")).addResetCommand,
