@@ -109,11 +109,12 @@ describe("podRoutes", () => {
 });
 
 describe("pod routes unit", () => {
-  const routes = podRoutes([
-    { name: "cp1", podCIDRs: ["198.19.0.0/24"], internalIPs: ["198.18.0.11"] },
-    { name: "w1", podCIDRs: ["198.19.1.0/24"], internalIPs: ["198.18.0.12"] },
-    { name: "w2", podCIDRs: ["198.19.2.0/24"], internalIPs: ["198.18.0.13"] },
-  ]).get("cp1") ?? [];
+  const routes =
+    podRoutes([
+      { name: "cp1", podCIDRs: ["198.19.0.0/24"], internalIPs: ["198.18.0.11"] },
+      { name: "w1", podCIDRs: ["198.19.1.0/24"], internalIPs: ["198.18.0.12"] },
+      { name: "w2", podCIDRs: ["198.19.2.0/24"], internalIPs: ["198.18.0.13"] },
+    ]).get("cp1") ?? [];
 
   it("adds the routes at boot after the network is online", () => {
     expect(renderPodRoutesUnit(routes)).toBe(
