@@ -48,6 +48,7 @@ import type { ClusterFile } from "../config/schema.js";
 import { identityGates, kubeadmConfigGates, kubeletGates } from "../config/version-gates.js";
 import { kubeletConfiguration } from "../templates/kubelet-config.js";
 import { InternalError } from "../workflow/errors.js";
+import { TOKEN_USAGES, tokenToSecret } from "./tokens.js";
 
 /** One object as `kubectl apply` takes it. */
 export interface ApiObject {
@@ -314,27 +315,15 @@ export function clusterInfoKubeconfig(server: string, caPem: string): string {
   });
 }
 
-/** The bootstrap token Secret (bootstraptoken/v1 BootstrapTokenToSecret), data as stringData values. */
+/** Init's bootstrap token Secret (bootstraptoken/v1 BootstrapTokenToSecret). */
 function tokenSecret(token: InitObjectInputs["token"], now: Date): ApiObject {
-  const expires = token.expires ?? new Date(now.getTime() + DEFAULT_TOKEN_TTL_MS);
-  const data: Record<string, string> = {
-    "auth-extra-groups": BOOTSTRAPPERS_GROUP,
+  return tokenToSecret({
+    token: { id: token.id, secret: token.secret },
     description: INIT_TOKEN_DESCRIPTION,
-    expiration: expires.toISOString().replace(/\.\d{3}Z$/, "Z"),
-    "token-id": token.id,
-    "token-secret": token.secret,
-    "usage-bootstrap-authentication": "true",
-    "usage-bootstrap-signing": "true",
-  };
-  return {
-    apiVersion: "v1",
-    kind: "Secret",
-    metadata: { name: `bootstrap-token-${token.id}`, namespace: KUBE_SYSTEM },
-    type: "bootstrap.kubernetes.io/token",
-    data: Object.fromEntries(
-      Object.entries(data).map(([key, value]) => [key, Buffer.from(value).toString("base64")]),
-    ),
-  };
+    expires: token.expires ?? new Date(now.getTime() + DEFAULT_TOKEN_TTL_MS),
+    usages: [...TOKEN_USAGES],
+    groups: [BOOTSTRAPPERS_GROUP],
+  });
 }
 
 /** Every object `kubeadm init` creates before its add-ons, in the order it creates them. */
