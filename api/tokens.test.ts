@@ -229,11 +229,21 @@ describe("cluster-bootstrap vectors", () => {
 });
 
 describe("tokenUsageProblems", () => {
-  it("words the problems as kubeadm does", () => {
+  it("words the problems as kubeadm does, naming the flag", () => {
     expect(tokenUsageProblems(["signing", "foo", "bar"], ["system:bootstrappers:x", "Bad"])).toEqual([
-      "invalid bootstrap token usage string: bar,foo, valid usage options: signing,authentication",
-      'token groups cannot be specified unless --usages includes "authentication"',
-      'bootstrap group "Bad" is invalid (must match \\Asystem:bootstrappers:[a-z0-9:-]{0,255}[a-z0-9]\\z)',
+      {
+        flag: "--usages",
+        message: "invalid bootstrap token usage string: bar,foo, valid usage options: signing,authentication",
+      },
+      {
+        flag: "--groups",
+        message: 'token groups cannot be specified unless --usages includes "authentication"',
+      },
+      {
+        flag: "--groups",
+        message:
+          'bootstrap group "Bad" is invalid (must match \\Asystem:bootstrappers:[a-z0-9:-]{0,255}[a-z0-9]\\z)',
+      },
     ]);
   });
 });

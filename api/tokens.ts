@@ -118,22 +118,33 @@ export function tokenIdOf(text: string): string | undefined {
   return TOKEN_ID.test(text) ? text : parseBootstrapToken(text)?.id;
 }
 
+export interface TokenFlagProblem {
+  flag: "--usages" | "--groups";
+  message: string;
+}
+
 /** What is wrong with `--usages` and `--groups`, in the words of cluster-bootstrap and kubeadm. */
-export function tokenUsageProblems(usages: readonly string[], groups: readonly string[]): string[] {
-  const problems: string[] = [];
+export function tokenUsageProblems(usages: readonly string[], groups: readonly string[]): TokenFlagProblem[] {
+  const problems: TokenFlagProblem[] = [];
   const unknown = [...new Set(usages.filter((usage) => !TOKEN_USAGES.includes(usage)))].sort();
   if (unknown.length > 0) {
-    problems.push(
-      `invalid bootstrap token usage string: ${unknown.join(",")}, valid usage options: ${TOKEN_USAGES.join(",")}`,
-    );
+    problems.push({
+      flag: "--usages",
+      message: `invalid bootstrap token usage string: ${unknown.join(",")}, valid usage options: ${TOKEN_USAGES.join(",")}`,
+    });
   }
   // Extra groups only matter to a token that authenticates (kubeadm ValidateTokenGroups).
   if (groups.length > 0 && !usages.includes("authentication")) {
-    problems.push('token groups cannot be specified unless --usages includes "authentication"');
+    problems.push({
+      flag: "--groups",
+      message: 'token groups cannot be specified unless --usages includes "authentication"',
+    });
   }
-  for (const group of groups) {
-    if (!GROUP.test(group))
-      problems.push(`bootstrap group "${group}" is invalid (must match ${GROUP_PATTERN_TEXT})`);
+  for (const group of groups.filter((name) => !GROUP.test(name))) {
+    problems.push({
+      flag: "--groups",
+      message: `bootstrap group "${group}" is invalid (must match ${GROUP_PATTERN_TEXT})`,
+    });
   }
   return problems;
 }
