@@ -27,7 +27,7 @@ import { shortHumanDuration } from "../certs/duration.js";
 import { ADMIN_KUBECONFIG, parseKubeconfig } from "../certs/pki.js";
 import { formatBootstrapToken, generateBootstrapToken, parseBootstrapToken } from "../certs/tokens.js";
 import { loadClusterFile } from "../config/load.js";
-import { UsageError } from "../workflow/errors.js";
+import { InternalError, UsageError } from "../workflow/errors.js";
 import { EVENT_VERSION } from "../workflow/events.js";
 import { DEFAULT_FILE, FILE_FLAGS, FILE_HELP } from "./config-command.js";
 import type { CliContext, CommandInstaller } from "./program.js";
@@ -59,8 +59,8 @@ async function openApi(context: CliContext, file: string, open: ApiOpener): Prom
     throw new UsageError(`${path} does not exist: run \`kubeforge certs generate -f ${file}\` first`);
   });
   const first = cluster.spec.hosts.find((host) => host.role === "control-plane");
-  // A validated cluster file has a control plane.
-  const dial = { host: first?.address ?? "", port: cluster.spec.kubernetes.apiServer.bindPort };
+  if (!first) throw new InternalError("a validated cluster file has a control plane");
+  const dial = { host: first.address, port: cluster.spec.kubernetes.apiServer.bindPort };
   return { api: open({ kubeconfig, dial, signal: io.signal }), kubeconfig };
 }
 
@@ -147,14 +147,16 @@ export function tokenCommands(open: ApiOpener = openClusterApi): CommandInstalle
         const row = tokenToCreate(tokenText, flags, new Date());
         context.redactor.addSecret(row.token.secret);
         const { api, kubeconfig } = await openApi(context, flags.file, open);
+        // Made before the token is: a store without the CA fails with nothing written.
+        const output = flags.printJoinCommand
+          ? joinCommandFor(kubeconfig, row)
+          : formatBootstrapToken(row.token);
         // kubeadm CreateNewTokens: an existing token is not overwritten.
         if (await api.get(secretRef(row.token.id))) {
           throw new Error(`a token with id "${row.token.id}" already exists`);
         }
         await api.apply(tokenToSecret(row));
-        io.stdout.write(
-          `${flags.printJoinCommand ? joinCommandFor(kubeconfig, row) : formatBootstrapToken(row.token)}\n`,
-        );
+        io.stdout.write(`${output}\n`);
       });
 
     token
