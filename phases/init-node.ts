@@ -15,7 +15,7 @@ import { KUBELET_DIR, KUBERNETES_DIR, MANIFESTS_DIR } from "../node/paths.js";
 import { presentFiles, syncNodeFiles, type WantedNodeFile } from "../node/sync-files.js";
 import { KUBEADM_FLAGS_FILE, KUBELET_CONFIG_FILE } from "../templates/kubelet-config.js";
 import { STATIC_POD_COMPONENTS, type StaticPodComponent } from "../templates/static-pods.js";
-import { PkiError } from "../workflow/errors.js";
+import { PkiError, type PkiProblem } from "../workflow/errors.js";
 import type { HostPhase, HostStep, LocalPhase, Phase } from "../workflow/phase.js";
 import { type ClusterRun, factsOf } from "./cluster-run.js";
 
@@ -50,33 +50,40 @@ const onFirstControlPlane = (run: NodeSetupRun) => [firstControlPlane(run)];
 /**
  * Refuses to go on when a host already holds a cluster CA other than the local store's (another
  * workstation's store, a lost store): init would otherwise hand the node certificates it rejects.
+ * Every host is read; all mismatches are reported together, before any change (exit 2).
  */
-export const caCheckPhase: HostPhase<NodeSetupRun, ClusterHost> = {
+export const caCheckPhase: LocalPhase<NodeSetupRun, ClusterHost> = {
   id: "ca-check",
   prerequisite: true,
   title: "Check that the hosts' cluster CA is the local store's",
   help: `Compares ${PKI_DIR}/ca.crt on every host that has one with the store's pki/ca.crt; a mismatch stops the run before any change.`,
-  hosts: (run) => run.hosts,
-  run: async ({ host, data, signal }) => {
-    const remote = await host.host.exec(`cat ${PKI_DIR}/ca.crt 2>/dev/null || true`, {
-      sudo: host.sudo,
-      signal,
-    });
-    if (!remote.stdout.trim()) return;
-    const local = await readFile(join(data.clusterDir, "pki/ca.crt"), "utf8").catch(() => undefined);
-    if (local?.trim() === remote.stdout.trim()) {
-      data.members.add(host.name);
-      return;
-    }
-    throw new PkiError(data.clusterDir, [
-      {
+  run: async ({ data, signal }) => {
+    const local = (await readFile(join(data.clusterDir, "pki/ca.crt"), "utf8").catch(() => ""))?.trim();
+    const remote = await Promise.all(
+      data.hosts.map(async (host) => {
+        const out = await host.host.exec(`cat ${PKI_DIR}/ca.crt 2>/dev/null || true`, {
+          sudo: host.sudo,
+          signal,
+        });
+        return { host, ca: out.stdout.trim() };
+      }),
+    );
+    const problems: PkiProblem[] = [];
+    for (const { host, ca } of remote) {
+      if (!ca) continue;
+      if (ca === local) {
+        data.members.add(host.name);
+        continue;
+      }
+      problems.push({
         subject: `${host.name}:${PKI_DIR}/ca.crt`,
         problem: local
           ? "the host trusts another cluster CA than the local store's pki/ca.crt"
           : "the host already has a cluster CA, and the local store has none",
         fix: `run kubeforge from the workstation (or --state-dir) that holds this cluster's store, or wipe the host with \`kubeforge reset -f ${data.file} --hosts ${host.name}\``,
-      },
-    ]);
+      });
+    }
+    if (problems.length > 0) throw new PkiError(data.clusterDir, problems);
   },
 };
 
