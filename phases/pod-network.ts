@@ -242,6 +242,7 @@ const nodeConfigPhase: HostPhase<PodNetworkRun, ClusterHost> = {
   title: "Write each node's CNI config and its routes to the other nodes' pod CIDRs",
   hosts: (run) => run.hosts,
   run: async (step) => {
+    // Run alone (`phase pod-network/node-config`), each host reads the nodes itself.
     const nodes = step.data.podNetworkNodes ?? (await readNodes(step));
     if (!nodes) {
       // A dry run before the cluster exists: the CIDRs are not known yet, only what will be done.

@@ -297,7 +297,7 @@ function pod(
 }
 
 /** The objects of one full validation: httpd on one node, a Service in front, a client on every node. */
-export function workload(run: ValidateRun, image: string, id: string): Workload {
+function workload(run: ValidateRun, image: string, id: string): Workload {
   const hosts = run.hosts;
   const serverNode = (hosts.find((host) => host.spec.role === "worker") ?? hosts[0])?.name;
   if (!serverNode) throw new InternalError("validate needs at least one host");
