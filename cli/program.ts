@@ -63,6 +63,11 @@ const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import("./init-command.js")).addInitCommand,
   },
   {
+    name: "token",
+    summary: "Bootstrap tokens in the cluster, as kubeadm token manages them",
+    load: async () => (await import("./token-command.js")).addTokenCommands,
+  },
+  {
     name: "reset",
     summary: "Undo what kubeforge and the kubelet did to the hosts, as kubeadm reset",
     load: async () => (await import("./reset-command.js")).addResetCommand,
