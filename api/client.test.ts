@@ -145,6 +145,12 @@ describe("openClusterApi", () => {
     }
   });
 
+  it("retries 5xx answers", async () => {
+    fake.failNext(2);
+    expect(await open().get(KUBE_SYSTEM)).toMatchObject({ metadata: { name: "kube-system" } });
+    expect(fake.requests.map((r) => r.status)).toEqual([503, 503, 200, 200]);
+  });
+
   it("retries a refused connection until the API server is up", async () => {
     const port = await freePort();
     const api = openClusterApi({ kubeconfig: superAdmin, dial: { host: "127.0.0.1", port }, retry: FAST });

@@ -81,6 +81,8 @@ export interface RecordingFakeApiServer {
   /** The stored object, as the server would return it. */
   object(ref: ObjectRef): ApiObject | undefined;
   setBootstrapSigner(on: boolean): void;
+  /** The next `count` requests are answered with `code` (a 5xx, as from an API server still starting). */
+  failNext(count: number, code?: number): void;
   close(): Promise<void>;
 }
 
@@ -274,6 +276,7 @@ class FakeApiServer implements RecordingFakeApiServer {
   #objects = new Map<string, Json>();
   #resourceVersion = 0;
   #signer: boolean;
+  #failures: { count: number; code: number } = { count: 0, code: 503 };
   readonly #now: () => number;
   readonly #server;
 
@@ -346,6 +349,10 @@ class FakeApiServer implements RecordingFakeApiServer {
     this.#sign();
   }
 
+  failNext(count: number, code = 503): void {
+    this.#failures = { count, code };
+  }
+
   close(): Promise<void> {
     return new Promise((resolve) => {
       this.#server.close(() => resolve());
@@ -367,14 +374,11 @@ class FakeApiServer implements RecordingFakeApiServer {
     return this.#objects.get(this.#key(target, namespace, name));
   }
 
+  /** In key order, as etcd lists; every namespace's when `namespace` is undefined. */
   #list(target: Resource, namespace: string | undefined): Json[] {
-    const prefix = `${target.group}/${target.plural}/${namespace ?? ""}`;
+    const prefix = `${target.group}/${target.plural}/${namespace === undefined ? "" : `${namespace}/`}`;
     return [...this.#objects.entries()]
-      .filter(([key]) =>
-        namespace === undefined
-          ? key.startsWith(`${target.group}/${target.plural}/`)
-          : key.startsWith(`${prefix}/`),
-      )
+      .filter(([key]) => key.startsWith(prefix))
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       .map(([, object]) => object);
   }
@@ -525,6 +529,10 @@ class FakeApiServer implements RecordingFakeApiServer {
       const body = await readBody(request);
       const identity = this.#authenticate(request);
       record.user = identity.user;
+      if (this.#failures.count > 0) {
+        this.#failures.count--;
+        throw failure(this.#failures.code, "ServiceUnavailable", "failed on purpose by the test");
+      }
       const contentType = (request.headers["content-type"] ?? "").split(";")[0]?.trim() ?? "";
       reply = this.#route({ record, url, identity, body, contentType });
     } catch (error) {
