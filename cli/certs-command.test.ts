@@ -149,7 +149,11 @@ describe("kubeforge kubeconfig", () => {
     expect(config.clusters).toEqual([
       expect.objectContaining({
         name: "kubeforge-demo",
-        cluster: expect.objectContaining({ server: "https://demo-api:6443" }),
+        // demo-api resolves on the nodes only: the workstation dials cp1 and verifies the name.
+        cluster: expect.objectContaining({
+          server: "https://198.18.0.11:6443",
+          "tls-server-name": "demo-api",
+        }),
       }),
     ]);
     expect(config["current-context"] ?? "").toBe("");

@@ -1,24 +1,11 @@
 // `kubeforge certs …` and `kubeforge kubeconfig …`: the cluster's PKI in the local store
 // (`<state dir>/<cluster>/`), generated on the workstation as kubeadm lays it out.
-import { mkdir, readFile } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import type { Command } from "commander";
-import {
-  ADMIN_KUBECONFIG,
-  ensurePki,
-  KUBECONFIG_MODE,
-  listStore,
-  mergeKubeconfig,
-  parseKubeconfig,
-  renew,
-  type StoreEntry,
-  serializeKubeconfig,
-  userKubeconfig,
-  writeFileAtomic,
-} from "../certs/pki.js";
+import { writeAdminKubeconfig } from "../certs/admin-kubeconfig.js";
+import { ensurePki, listStore, renew, type StoreEntry, userKubeconfig } from "../certs/pki.js";
 import { loadClusterFile } from "../config/load.js";
 import type { ClusterFile } from "../config/schema.js";
-import { UsageError } from "../workflow/errors.js";
 import { EVENT_VERSION } from "../workflow/events.js";
 import { DEFAULT_FILE, FILE_FLAGS, FILE_HELP } from "./config-command.js";
 import type { CliContext } from "./program.js";
@@ -204,32 +191,20 @@ export function addKubeconfigCommands(program: Command, context: CliContext): vo
     .option("--use-context", "also switch the current context to this cluster")
     .action(async (options: { file: string; kubeconfigOut?: string; useContext?: boolean }) => {
       const { cluster, clusterDir } = await load(context, options.file);
-      const adminPath = join(clusterDir, ADMIN_KUBECONFIG);
-      const adminText = await readFile(adminPath, "utf8").catch(() => {
-        throw new UsageError(
-          `${adminPath} does not exist yet: run \`kubeforge certs generate -f ${options.file}\` first`,
-        );
-      });
-      const admin = parseKubeconfig(adminText);
       const standalone = options.kubeconfigOut !== undefined;
       const target = standalone
         ? resolve(io.cwd, options.kubeconfigOut as string)
         : defaultKubeconfigPath(io.env, io.homeDir);
-      const existing = standalone
-        ? undefined
-        : await readFile(target, "utf8").then(parseKubeconfig, () => undefined);
-      const merged = mergeKubeconfig(existing, admin, {
-        name: cluster.metadata.name,
-        useContext: standalone || options.useContext === true,
+      const mergedContext = await writeAdminKubeconfig(cluster, clusterDir, {
+        target,
+        standalone,
+        useContext: options.useContext === true,
+        clusterFile: options.file,
       });
-      await mkdir(dirname(target), { recursive: true, mode: 0o700 });
-      await writeFileAtomic(target, serializeKubeconfig(merged.config), KUBECONFIG_MODE);
       const switched =
-        standalone || options.useContext
-          ? ""
-          : ` (switch with: kubectl config use-context ${merged.context})`;
+        standalone || options.useContext ? "" : ` (switch with: kubectl config use-context ${mergedContext})`;
       io.stdout.write(
-        `${standalone ? "wrote" : "merged into"} ${target}: context ${merged.context}${switched}\n`,
+        `${standalone ? "wrote" : "merged into"} ${target}: context ${mergedContext}${switched}\n`,
       );
     });
 

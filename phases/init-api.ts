@@ -126,7 +126,7 @@ async function openKubeconfig(step: Step<ApiRun>, file: string): Promise<Cluster
 }
 
 /** Creates `object`, or updates it when a field kubeforge sets differs; a matching object is left alone. */
-async function applyObject(step: Step<ApiRun>, api: ClusterApi, object: ApiObject): Promise<void> {
+export async function applyObject(step: Step<ApiRun>, api: ClusterApi, object: ApiObject): Promise<void> {
   const live = await api.get(refOf(object));
   if (live && matchesLive(object, live)) return;
   await step.change(`${live ? "update" : "create"} ${describeObject(refOf(object))}`, () =>
