@@ -6,7 +6,15 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { ensurePki } from "../certs/store.js";
 import { clusterFile, tempClusterDir } from "../certs/testing.js";
 import { causeChain, InterruptedError, messageOf } from "../workflow/errors.js";
-import { ApiError, isForbidden, matchesLive, openClusterApi, type RetryOptions, waitFor } from "./client.js";
+import {
+  ApiError,
+  isForbidden,
+  matchesLive,
+  openClusterApi,
+  type RetryOptions,
+  serverVersion,
+  waitFor,
+} from "./client.js";
 import type { ObjectRef } from "./cluster-api.js";
 import { type RecordingFakeApiServer, startFakeApiServerFromStore } from "./fake-apiserver.js";
 import type { ApiObject } from "./objects.js";
@@ -174,6 +182,14 @@ describe("openClusterApi", () => {
     await expect(api.get(KUBE_SYSTEM)).rejects.toThrow(
       /^timed out after 300ms waiting for get Namespace kube-system to succeed \(\d tries, every 100ms\); last error: cannot get Namespace kube-system: .*ECONNREFUSED/,
     );
+  });
+});
+
+describe("serverVersion", () => {
+  it("asks /version through the dialled address with the kubeconfig's TLS name", async () => {
+    await expect(
+      serverVersion({ kubeconfig: admin, dial: { host: fake.host, port: fake.port } }),
+    ).resolves.toBe("v0.0.0-kubeforge-recording-fake");
   });
 });
 

@@ -15,6 +15,7 @@ import {
   KubernetesObjectApi,
   PatchStrategy,
   ServerConfiguration,
+  VersionApi,
 } from "@kubernetes/client-node";
 // The generated models turn answers into classes (Date fields and all); this turns them back into
 // the JSON the server sent. client-node has no `exports` map, so the deep path is public.
@@ -268,6 +269,12 @@ function loadKubeconfig(text: string, dial: Dial | undefined): KubeConfig {
     currentContext: config.currentContext,
   });
   return config;
+}
+
+/** The API server's gitVersion (GET /version), asked once: how a user's kubectl would reach it. */
+export async function serverVersion(options: Pick<OpenOptions, "kubeconfig" | "dial">): Promise<string> {
+  const api = loadKubeconfig(options.kubeconfig, options.dial).makeApiClient(VersionApi);
+  return (await api.getCode()).gitVersion;
 }
 
 export function openClusterApi(options: OpenOptions): ClusterApi {

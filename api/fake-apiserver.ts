@@ -43,6 +43,8 @@ export interface FakeApiServerOptions {
   bootstrapSigner?: boolean;
   /** The clock for token expiry; default Date.now. */
   now?: () => number;
+  /** What /version answers as gitVersion; says it is the fake unless a test names a version. */
+  gitVersion?: string;
 }
 
 export type WriteVerb = "create" | "update" | "patch" | "delete";
@@ -279,9 +281,11 @@ class FakeApiServer implements RecordingFakeApiServer {
   #failures: { count: number; code: number } = { count: 0, code: 503 };
   readonly #now: () => number;
   readonly #server;
+  readonly gitVersion: string;
 
   constructor(options: FakeApiServerOptions) {
     this.#signer = options.bootstrapSigner ?? false;
+    this.gitVersion = options.gitVersion ?? "v0.0.0-kubeforge-recording-fake";
     this.#now = options.now ?? Date.now;
     // Client certificates are asked for but not required: tokens and anonymous requests are allowed
     // too, and a certificate the CA did not sign is refused per request (401), as kube-apiserver does.
@@ -553,6 +557,7 @@ class FakeApiServer implements RecordingFakeApiServer {
   #route(call: Call): Reply {
     const path = call.url.pathname.replace(/\/+$/, "");
     if (["/livez", "/readyz", "/healthz"].includes(path)) return { code: 200, body: "ok" };
+    if (path === "/version") return { code: 200, body: { gitVersion: this.gitVersion } };
     if (path === "/api") {
       return {
         code: 200,
