@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { $ } from "zx";
 import { type Lab, type LabOptions, labDown, labUp } from "../lab/testhosts.js";
 import { buildTestBundleDir, STAND_IN_KUBELET_MARKER } from "./support/bundle-dir.js";
+import { must as mustOn, onHost as onHostIn } from "./support/scenario.js";
 
 const LAB: LabOptions = { bridge: "kfbrv0", subnet: "198.18.23", log: (line) => console.error(line) };
 const HOST = "h1";
@@ -44,15 +45,8 @@ function theBundle(): string {
 
 const filesIn = (dir: string) => readdirSync(dir).sort();
 
-async function onHost(command: string) {
-  return sh`ssh -F ${theLab().sshConfigPath} -o BatchMode=yes -l root ${HOST} ${command}`;
-}
-
-async function must(command: string): Promise<string> {
-  const r = await onHost(command);
-  if (r.exitCode !== 0) throw new Error(`${HOST}: \`${command}\` exited ${r.exitCode}: ${r.stderr}`);
-  return r.stdout;
-}
+const onHost = async (command: string) => onHostIn(theLab(), HOST, command);
+const must = async (command: string) => mustOn(theLab(), HOST, command);
 
 /** The bundle's `subdir` files into the same subdir under REMOTE on the host. */
 async function copyToHost(subdir: string): Promise<string> {

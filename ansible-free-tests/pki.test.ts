@@ -24,6 +24,7 @@ import { type Lab, type LabOptions, labDown, labUp } from "../lab/testhosts.js";
 import { type ProcessRun, run } from "./support/cli.js";
 import { opensslCert } from "./support/openssl.js";
 import { kubeforgePki, type PkiSource } from "./support/pki-source.js";
+import { must as mustOn, onHost, show } from "./support/scenario.js";
 import {
   fingerprint,
   parseKubeconfig,
@@ -64,8 +65,6 @@ function theStore(): string {
   return join(work, "state", CLUSTER);
 }
 
-const show = (r: ProcessRun) => `exit ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
-
 /** The cluster file: h1–h3 all control planes at the lab's addresses, written under `work`. */
 function clusterFile(name: string, certSANs: string[] = ["kf-api.example.com"]): string {
   const document = {
@@ -86,11 +85,7 @@ function clusterFile(name: string, certSANs: string[] = ["kf-api.example.com"]):
 // ---------------------------------------------------------------------------------------------
 // Lab hosts over plain OpenSSH as root (the lab's own key, ssh_config and known_hosts)
 
-async function must(host: string, command: string): Promise<string> {
-  const r = await sh`ssh -F ${theLab().sshConfigPath} -o BatchMode=yes -l root ${host} ${command}`;
-  if (r.exitCode !== 0) throw new Error(`${host}: \`${command}\` exited ${r.exitCode}: ${r.stderr}`);
-  return r.stdout;
-}
+const must = async (host: string, command: string) => mustOn(theLab(), host, command);
 
 async function copyTo(host: string, files: Array<[local: string, remote: string]>): Promise<void> {
   const args = ["-F", theLab().sshConfigPath, "-o", "BatchMode=yes", "-q"];
@@ -130,7 +125,7 @@ describe(`PKI from ${PKI.label}`, () => {
     try {
       if (booted) {
         for (const host of HOSTS) {
-          await sh`ssh -F ${booted.sshConfigPath} -o BatchMode=yes -l root ${host} systemctl stop ${ETCD_UNIT}`;
+          await onHost(booted, host, `systemctl stop ${ETCD_UNIT}`);
         }
       }
     } finally {

@@ -12,7 +12,8 @@ import { $ } from "zx";
 import { labClusterFile } from "../cli/lab-command.js";
 import { dumpYaml } from "../config/export.js";
 import { type Lab, type LabOptions, labDown, labUp } from "../lab/testhosts.js";
-import { ensureBuilt, kubeforgeCli } from "./support/cli.js";
+import { ensureBuilt } from "./support/cli.js";
+import { type CliRun, cliIn, must as mustOn, type RunEvent, show } from "./support/scenario.js";
 
 const LAB: LabOptions = { bridge: "kfbrp0", subnet: "198.18.10", log: (line) => console.error(line) };
 const UNREACHABLE = "198.18.10.99";
@@ -36,54 +37,17 @@ function theLab(): Lab {
 // ---------------------------------------------------------------------------------------------
 // The built CLI as a separate process
 
-interface RunEvent {
-  v: number;
-  type: string;
-  phase?: string;
-  host?: string;
-  check?: string;
-  status?: string;
-  message?: string;
-  error?: { kind: string; message: string };
-}
-
-interface CliRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  events: RunEvent[];
-  ms: number;
-}
-
-/** `node bin/kubeforge.js args…` with a clean environment (no ssh-agent) and no terminal. */
-async function cli(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
-  const run = await kubeforgeCli(args, { cwd: work, env });
-  try {
-    // In JSON mode stdout holds nothing but versioned events.
-    const events = args.includes("json")
-      ? run.stdout
-          .split("\n")
-          .filter(Boolean)
-          .map((line) => JSON.parse(line) as RunEvent)
-      : [];
-    for (const event of events) if (event.v !== 1) throw new Error(`event version ${event.v}`);
-    return { ...run, events };
-  } catch (error) {
-    throw new Error(`stdout is not JSON lines (${String(error)}):\n${run.stdout}\nstderr:\n${run.stderr}`);
-  }
-}
-
-/** `kubeforge -o json --state-dir … preflight -f FILE flags…`. */
+/** `kubeforge -o json --state-dir … preflight -f FILE flags…`; in JSON, stdout holds nothing but events. */
 function preflight(
   file: string,
   flags: string[] = [],
   options: { env?: Record<string, string>; stateDir?: string; output?: "json" | "text" } = {},
 ): Promise<CliRun> {
-  const state = options.stateDir ?? join(work, "state");
-  return cli(
-    ["-o", options.output ?? "json", "--state-dir", state, "preflight", "-f", file, ...flags],
-    options.env,
-  );
+  return cliIn(work, ["preflight", "-f", file, ...flags], options.stateDir, {
+    env: options.env,
+    output: options.output,
+    strict: true,
+  });
 }
 
 function checkEvents(run: CliRun): RunEvent[] {
@@ -124,21 +88,10 @@ function runEnd(run: CliRun): RunEvent | undefined {
   return run.events.find((event) => event.type === "run.end");
 }
 
-const show = (run: CliRun) => `exit ${run.code}\nstderr:\n${run.stderr}`;
-
 // ---------------------------------------------------------------------------------------------
 // The hosts, over plain OpenSSH as root (the lab's own key, ssh_config and known_hosts)
 
-async function onHost(host: string, command: string, input?: string) {
-  const s = input === undefined ? sh : $({ quiet: true, nothrow: true, input });
-  return s`ssh -F ${theLab().sshConfigPath} -o BatchMode=yes -l root ${host} ${command}`;
-}
-
-async function must(host: string, command: string, input?: string): Promise<string> {
-  const r = await onHost(host, command, input);
-  if (r.exitCode !== 0) throw new Error(`${host}: \`${command}\` exited ${r.exitCode}: ${r.stderr}`);
-  return r.stdout;
-}
+const must = async (host: string, command: string, input?: string) => mustOn(theLab(), host, command, input);
 
 const HOSTS = ["h1", "h2", "h3"] as const;
 
@@ -683,7 +636,7 @@ describe("kubeforge preflight on lab hosts (the built CLI)", () => {
         probe(d);
         c.edit(d);
       });
-      const run = await cli(["-o", "json", "--state-dir", join(work, "state"), "preflight", ...c.args(file)]);
+      const run = await cliIn(work, ["preflight", ...c.args(file)], undefined, { strict: true });
       expect(run.code, `${c.name}: ${show(run)}`).toBe(2);
       expect(run.stderr, c.name).toContain(c.error);
       expect(run.stderr, c.name).not.toContain("hunter2-inline");

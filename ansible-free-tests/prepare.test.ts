@@ -15,7 +15,8 @@ import { $ } from "zx";
 import { labClusterFile } from "../cli/lab-command.js";
 import { type Lab, type LabOptions, labDown, labUp } from "../lab/testhosts.js";
 import { buildTestBundleDir, STAND_IN_KUBELET_MARKER } from "./support/bundle-dir.js";
-import { BIN, ensureBuilt, kubeforgeCli, type ProcessRun } from "./support/cli.js";
+import { BIN, ensureBuilt, kubeforgeCli } from "./support/cli.js";
+import { changesOf, cliIn, must as mustOn, onHost as onHostIn, show } from "./support/scenario.js";
 
 const LAB: LabOptions = { bridge: "kfbrq0", subnet: "198.18.22", log: (line) => console.error(line) };
 const HOSTS = ["h1", "h2", "h3"] as const;
@@ -36,55 +37,12 @@ function theLab(): Lab {
   return booted;
 }
 
-interface RunEvent {
-  type: string;
-  phase?: string;
-  host?: string;
-  description?: string;
-  check?: string;
-  status?: string;
-  message?: string;
-  changes?: Record<string, string[]>;
-  error?: { kind: string; message: string };
-}
-
-interface CliRun extends ProcessRun {
-  events: RunEvent[];
-}
-
-const show = (r: ProcessRun) => `exit ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
-
-function parseEvents(stdout: string): RunEvent[] {
-  return stdout
-    .split("\n")
-    .filter((line) => line.startsWith("{"))
-    .map((line) => JSON.parse(line) as RunEvent);
-}
-
-async function cli(args: string[]): Promise<CliRun> {
-  const run = await kubeforgeCli(["-o", "json", "--state-dir", join(work, "state"), ...args], { cwd: work });
-  return { ...run, events: parseEvents(run.stdout) };
-}
+const cli = (args: string[]) => cliIn(work, args);
+const onHost = async (host: HostName, command: string) => onHostIn(theLab(), host, command);
+const must = async (host: HostName, command: string) => mustOn(theLab(), host, command);
 
 /** The read-only kernel settings are the machine's; the kubelet check is looked at on its own. */
 const PREPARE = ["prepare", "-f", "cluster.yaml", "--ignore-preflight-errors", "KubeletKernelSettings"];
-
-/** Per host, the changes a run made (or would make), from its run.end event. */
-function changesOf(run: CliRun): Record<string, string[]> {
-  const end = run.events.find((event) => event.type === "run.end");
-  if (!end) throw new Error(`no run.end event:\n${show(run)}`);
-  return end.changes ?? {};
-}
-
-async function onHost(host: HostName, command: string) {
-  return sh`ssh -F ${theLab().sshConfigPath} -o BatchMode=yes -l root ${host} ${command}`;
-}
-
-async function must(host: HostName, command: string): Promise<string> {
-  const r = await onHost(host, command);
-  if (r.exitCode !== 0) throw new Error(`${host}: \`${command}\` exited ${r.exitCode}: ${r.stderr}`);
-  return r.stdout;
-}
 
 /**
  * What prepare could touch on a host, as one text: files (path, size, mode, content hash for small

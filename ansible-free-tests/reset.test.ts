@@ -9,7 +9,6 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { $ } from "zx";
 import { labClusterFile } from "../cli/lab-command.js";
 import {
   BUSYBOX_IMAGE_NAME,
@@ -19,7 +18,8 @@ import {
   labDown,
   labUp,
 } from "../lab/testhosts.js";
-import { ensureBuilt, kubeforgeCli, type ProcessRun } from "./support/cli.js";
+import { ensureBuilt, kubeforgeCli } from "./support/cli.js";
+import { cliIn, must as mustOn, type RunEvent, show } from "./support/scenario.js";
 
 const LAB: LabOptions = { bridge: "kfbrr0", subnet: "198.18.21", log: (line) => console.error(line) };
 const HOSTS = ["h1", "h2"] as const;
@@ -29,7 +29,6 @@ const POD_VOLUMES = "/var/lib/kubelet/pods/0a1b2c3d/volumes";
 const PRECIOUS = "/srv/kf-precious";
 const FOREIGN_CNI = "/etc/cni/net.d/99-foreign.conflist";
 const OUR_CNI = "/etc/cni/net.d/10-kubeforge-bridge.conflist";
-const sh = $({ quiet: true, nothrow: true });
 
 let booted: Lab | undefined;
 let bootError: unknown;
@@ -42,11 +41,7 @@ function theLab(): Lab {
   return booted;
 }
 
-async function must(host: HostName, command: string): Promise<string> {
-  const r = await sh`ssh -F ${theLab().sshConfigPath} -o BatchMode=yes -l root ${host} ${command}`;
-  if (r.exitCode !== 0) throw new Error(`${host}: \`${command}\` exited ${r.exitCode}: ${r.stderr}`);
-  return r.stdout;
-}
+const must = async (host: HostName, command: string) => mustOn(theLab(), host, command);
 
 const SEED = [
   "set -e",
@@ -93,26 +88,9 @@ async function snapshot(host: HostName): Promise<string> {
 
 const snapshotAll = () => Promise.all(HOSTS.map(snapshot));
 
-interface RunEvent {
-  type: string;
-  phase?: string;
-  host?: string;
-  description?: string;
-  applied?: boolean;
-}
-
-/** `kubeforge -o json reset -f <cluster> args…` with no terminal; the events parsed. */
-async function reset(args: string[]): Promise<ProcessRun & { events: RunEvent[] }> {
-  const run = await kubeforgeCli(
-    ["-o", "json", "--state-dir", join(work, "state"), "reset", "-f", clusterFile, ...args],
-    { cwd: work },
-  );
-  const events = run.stdout
-    .split("\n")
-    .filter(Boolean)
-    .map((line) => JSON.parse(line) as RunEvent);
-  return { ...run, events };
-}
+/** `kubeforge -o json reset -f <cluster> args…` with no terminal; stdout holds nothing but events. */
+const reset = (args: string[]) =>
+  cliIn(work, ["reset", "-f", clusterFile, ...args], undefined, { strict: true });
 
 /** The change events of a run, per host. */
 function changesByHost(events: readonly RunEvent[]): Record<string, string[]> {
@@ -123,8 +101,6 @@ function changesByHost(events: readonly RunEvent[]): Record<string, string[]> {
   }
   return changes;
 }
-
-const show = (run: ProcessRun) => `exit ${run.code}\nstderr:\n${run.stderr}`;
 
 /** What reset should plan for a freshly seeded host, in order. */
 const SEEDED_CHANGES = [
