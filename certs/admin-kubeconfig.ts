@@ -39,12 +39,18 @@ export interface AdminKubeconfigOptions {
   clusterFile: string;
 }
 
-/** Merges (or writes) the admin kubeconfig; returns the context's name. */
-export async function writeAdminKubeconfig(
+/** What the target would hold after the merge, and what it holds now (undefined: no file). */
+export interface AdminKubeconfigPlan {
+  text: string;
+  current: string | undefined;
+  context: string;
+}
+
+export async function planAdminKubeconfig(
   cluster: ClusterFile,
   clusterDir: string,
   options: AdminKubeconfigOptions,
-): Promise<string> {
+): Promise<AdminKubeconfigPlan> {
   const adminPath = join(clusterDir, ADMIN_KUBECONFIG);
   const adminText = await readFile(adminPath, "utf8").catch(() => {
     throw new UsageError(
@@ -52,14 +58,20 @@ export async function writeAdminKubeconfig(
     );
   });
   const admin = workstationAdmin(cluster, parseKubeconfig(adminText));
-  const existing = options.standalone
-    ? undefined
-    : await readFile(options.target, "utf8").then(parseKubeconfig, () => undefined);
-  const merged = mergeKubeconfig(existing, admin, {
-    name: cluster.metadata.name,
-    useContext: options.standalone || options.useContext,
-  });
-  await mkdir(dirname(options.target), { recursive: true, mode: 0o700 });
-  await writeFileAtomic(options.target, serializeKubeconfig(merged.config), KUBECONFIG_MODE);
-  return merged.context;
+  const current = await readFile(options.target, "utf8").catch(() => undefined);
+  const merged = mergeKubeconfig(
+    options.standalone || current === undefined ? undefined : parseKubeconfig(current),
+    admin,
+    {
+      name: cluster.metadata.name,
+      useContext: options.standalone || options.useContext,
+    },
+  );
+  return { text: serializeKubeconfig(merged.config), current, context: merged.context };
+}
+
+/** Writes the planned kubeconfig, 0600, creating its directory 0700. */
+export async function writeAdminKubeconfig(target: string, plan: AdminKubeconfigPlan): Promise<void> {
+  await mkdir(dirname(target), { recursive: true, mode: 0o700 });
+  await writeFileAtomic(target, plan.text, KUBECONFIG_MODE);
 }

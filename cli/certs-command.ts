@@ -2,7 +2,7 @@
 // (`<state dir>/<cluster>/`), generated on the workstation as kubeadm lays it out.
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
-import { writeAdminKubeconfig } from "../certs/admin-kubeconfig.js";
+import { planAdminKubeconfig, writeAdminKubeconfig } from "../certs/admin-kubeconfig.js";
 import { ensurePki, listStore, renew, type StoreEntry, userKubeconfig } from "../certs/pki.js";
 import { loadClusterFile } from "../config/load.js";
 import type { ClusterFile } from "../config/schema.js";
@@ -195,12 +195,14 @@ export function addKubeconfigCommands(program: Command, context: CliContext): vo
       const target = standalone
         ? resolve(io.cwd, options.kubeconfigOut as string)
         : defaultKubeconfigPath(io.env, io.homeDir);
-      const mergedContext = await writeAdminKubeconfig(cluster, clusterDir, {
+      const plan = await planAdminKubeconfig(cluster, clusterDir, {
         target,
         standalone,
         useContext: options.useContext === true,
         clusterFile: options.file,
       });
+      await writeAdminKubeconfig(target, plan);
+      const mergedContext = plan.context;
       const switched =
         standalone || options.useContext ? "" : ` (switch with: kubectl config use-context ${mergedContext})`;
       io.stdout.write(

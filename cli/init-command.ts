@@ -1,38 +1,84 @@
 // `kubeforge init`: the first control plane from a bare host to a running control plane, as
-// `kubeadm init` does it, driven from the workstation. The phase list below is the whole workflow.
+// `kubeadm init` does it, driven from the workstation. The phase list below is the whole workflow;
+// join and apply (cli/join-command.ts, cli/apply-command.ts) reuse its parts.
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type Command, Option } from "commander";
+import { serverVersion } from "../api/client.js";
+import { workstationAdmin } from "../certs/admin-kubeconfig.js";
 import { parseGoDuration } from "../certs/duration.js";
+import { ADMIN_KUBECONFIG, parseKubeconfig, serializeKubeconfig } from "../certs/pki.js";
 import type { ClusterFile } from "../config/schema.js";
 import type { ClusterHost } from "../hosts/open.js";
+import { addonsPhase } from "../phases/addons.js";
+import { type AdminKubeconfigRun, adminKubeconfigPhase } from "../phases/admin-kubeconfig.js";
 import { connectPhase } from "../phases/connect.js";
 import { factsPhase } from "../phases/facts.js";
-import { caCheckPhase, initNodePhases, type NodeSetupRun } from "../phases/init-node.js";
+import {
+  type ApiRun,
+  bootstrapTokenPhase,
+  markControlPlanePhase,
+  uploadConfigPhase,
+  withApi,
+} from "../phases/init-api.js";
+import { caCheckPhase, initNodePhases, kubeletFinalizePhase } from "../phases/init-node.js";
+import type { JoinRun } from "../phases/join-node.js";
 import { nodeChecksPhase } from "../phases/node-preflight.js";
+import { type PodNetworkRun, podNetworkPhase } from "../phases/pod-network.js";
 import { hostChecksPhase } from "../phases/preflight.js";
 import { bundleCheckPhase, type PrepareRun, preparePhases } from "../phases/prepare.js";
+import { type ValidateRun, validatePhase } from "../phases/validate.js";
 import { formatChanges } from "../ui/lines.js";
 import { UsageError } from "../workflow/errors.js";
-import type { Workflow } from "../workflow/phase.js";
+import type { Phase, Workflow } from "../workflow/phase.js";
+import { defaultKubeconfigPath } from "./certs-command.js";
 import { hostOptions, ignorePreflightErrorsOption, prepareClusterRun } from "./preflight-command.js";
 import { bundleOptions, withBundle } from "./prepare-command.js";
 import type { CliContext } from "./program.js";
 import { addWorkflowCommand, type PreparedRun, type WorkflowFlags } from "./workflow-command.js";
 
-export type InitRun = PrepareRun & NodeSetupRun;
+/** What init, join and apply share: the hosts prepared from the bundle, the nodes, the API. */
+export type ClusterSetupRun = PrepareRun &
+  JoinRun &
+  ApiRun &
+  PodNetworkRun &
+  ValidateRun &
+  AdminKubeconfigRun;
 
-export const initWorkflow: Workflow<InitRun, ClusterHost> = {
+type SetupPhase = Phase<ClusterSetupRun, ClusterHost>;
+
+/** Read-only groundwork and the host stage, before anything changes: bad input stops here (exit 2). */
+export const groundworkPhases: readonly SetupPhase[] = [
+  connectPhase,
+  factsPhase,
+  bundleCheckPhase,
+  caCheckPhase,
+  hostChecksPhase,
+];
+
+/** prepare's phases and the node-stage checks, on every host of the run. */
+export const hostSetupPhases: readonly SetupPhase[] = [...preparePhases, nodeChecksPhase];
+
+/** kubeadm init's phases after preflight, in its order, on the first control plane. */
+export const controlPlanePhases: readonly SetupPhase[] = [
+  ...initNodePhases,
+  uploadConfigPhase,
+  markControlPlanePhase,
+  bootstrapTokenPhase,
+  kubeletFinalizePhase,
+  addonsPhase,
+];
+
+/** The end of init, join and apply: the pod network, the admin's kubeconfig, the validation. */
+export const finishPhases: readonly SetupPhase[] = [
+  withApi<ClusterSetupRun, ClusterHost>(podNetworkPhase),
+  adminKubeconfigPhase,
+  withApi<ClusterSetupRun, ClusterHost>(validatePhase),
+];
+
+export const initWorkflow: Workflow<ClusterSetupRun, ClusterHost> = {
   command: "init",
-  phases: [
-    connectPhase,
-    factsPhase,
-    bundleCheckPhase,
-    caCheckPhase,
-    hostChecksPhase,
-    ...preparePhases,
-    nodeChecksPhase,
-    ...initNodePhases,
-  ],
+  phases: [...groundworkPhases, ...hostSetupPhases, ...controlPlanePhases, ...finishPhases],
 };
 
 /** kubeadm's kubeletHealthCheck and controlPlaneComponentHealthCheck. */
@@ -43,6 +89,13 @@ function parseTimeout(text: string): number {
   if (ms === undefined)
     throw new UsageError(`--timeout ${text}: not a duration; write it like 4m, 90s or 1m30s`);
   return ms;
+}
+
+function parseValidate(text: string): "basic" | "full" {
+  if (text === "basic" || text === "full") return text;
+  throw new UsageError(
+    `--validate ${text}: must be basic (nodes Ready, kube-system pods running, the API endpoint) or full (also a pod on every node and a Service across nodes)`,
+  );
 }
 
 /** One control plane until HA lands: more is valid in the file, but init, join and apply refuse it. */
@@ -63,41 +116,94 @@ export function clusterOptions(): Option[] {
     ...bundleOptions(),
     new Option(
       "--timeout <duration>",
-      "how long each wait may take (the kubelet's health, the API server, a node's registration)",
+      "how long each wait may take (the kubelet's health, the API server, a node's bootstrap and registration)",
     )
       .default(parseTimeout(DEFAULT_WAIT), DEFAULT_WAIT)
       .argParser(parseTimeout),
+    new Option(
+      "--validate <level>",
+      "basic: nodes Ready, kube-system pods running, the API endpoint; full: also a pod on every node and a Service reached across nodes",
+    )
+      .default("basic")
+      .argParser(parseValidate),
+    new Option(
+      "--test-image <ref>",
+      "the busybox-class image (sh, wget, httpd) --validate full runs; default: a busybox image in the bundle",
+    ),
   ];
+}
+
+/** A busybox image the bundle carries, for --validate full. */
+function bundledTestImage(run: PrepareRun): string | undefined {
+  return run.bundle.manifest.files
+    .flatMap((file) => file.images ?? [])
+    .find((ref) => ref.includes("busybox"));
+}
+
+/** The API as a user's kubectl reaches it: the admin kubeconfig, through controlPlaneEndpoint. */
+async function reachApi(cluster: ClusterFile, clusterDir: string): Promise<string> {
+  const admin = workstationAdmin(
+    cluster,
+    parseKubeconfig(await readFile(join(clusterDir, ADMIN_KUBECONFIG), "utf8")),
+  );
+  const version = await serverVersion({ kubeconfig: serializeKubeconfig(admin) });
+  const server = admin.clusters[0]?.cluster.server ?? "?";
+  return `${server} answers with Kubernetes ${version}`;
 }
 
 /**
  * The run of init, join or apply: the cluster file, its hosts narrowed to `pick`, the bundle, and
  * where the local store keeps this cluster. Bad input throws before any host is touched.
  */
-export async function prepareNodeRun(
+export async function prepareSetupRun(
   flags: WorkflowFlags,
   context: CliContext,
-  pick: (cluster: ClusterFile, hosts: readonly ClusterHost[]) => readonly ClusterHost[],
-): Promise<PreparedRun<InitRun>> {
+  pick: (hosts: readonly ClusterHost[]) => readonly ClusterHost[],
+): Promise<PreparedRun<ClusterSetupRun>> {
   const prepared = await prepareClusterRun(flags, context);
+  let bundled: PreparedRun<ClusterSetupRun> | undefined;
   try {
     const { cluster, file } = prepared.data;
     refuseSeveralControlPlanes(cluster, file);
     const timeoutMs = flags.timeout as number;
-    const narrowed = {
-      ...prepared,
-      data: {
-        ...prepared.data,
-        hosts: pick(cluster, prepared.data.hosts),
-        clusterDir: join(context.stateDir, cluster.metadata.name),
-        timeouts: { kubeletHealthMs: timeoutMs, controlPlaneMs: timeoutMs },
+    const clusterDir = join(context.stateDir, cluster.metadata.name);
+    const withData = await withBundle(
+      {
+        ...prepared,
+        data: {
+          ...prepared.data,
+          hosts: pick(prepared.data.hosts),
+          clusterDir,
+          timeouts: { kubeletHealthMs: timeoutMs, controlPlaneMs: timeoutMs },
+          bootstrapped: new Set<string>(),
+          wait: { timeoutMs, intervalMs: 1_000 },
+          validate: flags.validate as "basic" | "full",
+          reachApi: () => reachApi(cluster, clusterDir),
+          userKubeconfig: defaultKubeconfigPath(context.io.env, context.io.homeDir),
+        },
       },
-    };
-    return await withBundle(narrowed, flags, context);
+      flags,
+      context,
+    );
+    const testImage = (flags.testImage as string | undefined) ?? bundledTestImage(withData.data);
+    bundled = { ...withData, data: { ...withData.data, ...(testImage && { testImage }) } };
+    return bundled;
   } catch (error) {
-    await prepared.close?.();
+    if (!bundled) await prepared.close?.();
     throw error;
   }
+}
+
+/** The summary of init, join and apply: what changed, and what to run next. */
+export function setupSummary(
+  data: ClusterSetupRun,
+  changes: Record<string, string[]>,
+  dryRun: boolean,
+): string {
+  const next = dryRun
+    ? ""
+    : `\nNext: kubectl --context kubeforge-${data.cluster.metadata.name}-admin@kubeforge-${data.cluster.metadata.name} get nodes\nA join command for kubeadm: kubeforge token create -f ${data.file} --print-join-command\n`;
+  return `${formatChanges(changes, dryRun)}${next}`;
 }
 
 export function addInitCommand(program: Command, context: CliContext): void {
@@ -106,9 +212,7 @@ export function addInitCommand(program: Command, context: CliContext): void {
     description: "Set up the first control-plane node, as kubeadm init",
     options: clusterOptions,
     prepare: (flags, ctx) =>
-      prepareNodeRun(flags, ctx, (_cluster, hosts) =>
-        hosts.filter((host) => host.spec.role === "control-plane"),
-      ),
-    summary: (_data, changes, dryRun) => formatChanges(changes, dryRun),
+      prepareSetupRun(flags, ctx, (hosts) => hosts.filter((host) => host.spec.role === "control-plane")),
+    summary: setupSummary,
   });
 }

@@ -63,6 +63,16 @@ const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import("./init-command.js")).addInitCommand,
   },
   {
+    name: "join",
+    summary: "Join the workers to the cluster, as kubeadm join, all at once",
+    load: async () => (await import("./join-command.js")).addJoinCommand,
+  },
+  {
+    name: "apply",
+    summary: "Converge the whole cluster file: init if needed, join what has not joined, validate",
+    load: async () => (await import("./apply-command.js")).addApplyCommand,
+  },
+  {
     name: "token",
     summary: "Bootstrap tokens in the cluster, as kubeadm token manages them",
     load: async () => (await import("./token-command.js")).addTokenCommands,

@@ -33,7 +33,7 @@ import type { ClusterFile, HostSpec } from "../config/schema.js";
 import { identityGates, kubeletGates } from "../config/version-gates.js";
 import type { ClusterHost } from "../hosts/open.js";
 import { InternalError, messageOf } from "../workflow/errors.js";
-import type { LocalPhase, Step } from "../workflow/phase.js";
+import type { LocalPhase, Phase, Step, Target } from "../workflow/phase.js";
 
 export interface ApiTimeouts {
   /** kubeadm's kubernetesAPICall: how long one API call is retried. */
@@ -411,3 +411,36 @@ export const bootstrapTokenPhase: LocalPhase<ApiRun, ClusterHost> = {
     );
   },
 };
+
+const opening = new WeakMap<object, Promise<ClusterApi>>();
+
+/** connectApi once per run, however many hosts of a phase ask at the same time. */
+function sharedApi(step: Step<ApiRun>): Promise<ClusterApi> {
+  let api = opening.get(step.data);
+  if (!api) {
+    api = connectApi(step);
+    opening.set(step.data, api);
+    api.catch(() => opening.delete(step.data));
+  }
+  return api;
+}
+
+/**
+ * The phase (and every phase under it) with the cluster's API client opened first, for phases that
+ * read `data.api` (pod-network, validate), so they also work alone under `phase <path>`. A dry run
+ * leaves it closed: before init there is no cluster, and those phases say so.
+ */
+export function withApi<D extends ApiRun, H extends Target>(phase: Phase<D, H>): Phase<D, H> {
+  const phases = phase.phases?.map((child) => withApi(child));
+  const run = phase.run as ((step: Step<D>) => Promise<void>) | undefined;
+  return {
+    ...phase,
+    ...(phases && { phases }),
+    ...(run && {
+      run: async (step: Step<D>) => {
+        if (!step.dryRun) await sharedApi(step);
+        await run(step);
+      },
+    }),
+  } as Phase<D, H>;
+}

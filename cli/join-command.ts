@@ -1,0 +1,76 @@
+// `kubeforge join`: workers into the cluster, as `kubeadm join` does it, all at once from the
+// workstation. The phase list below is the whole workflow. The control plane takes part too: it
+// needs the routes to the new nodes' pods.
+import { type Command, Option } from "commander";
+import type { ClusterHost } from "../hosts/open.js";
+import { bootstrapTokenPhase } from "../phases/init-api.js";
+import { etcHostsPhase } from "../phases/init-node.js";
+import { joinedCheckPhase, joinKubeletStartPhase } from "../phases/join-node.js";
+import { UsageError } from "../workflow/errors.js";
+import type { LocalPhase, Phase, Workflow } from "../workflow/phase.js";
+import {
+  type ClusterSetupRun,
+  clusterOptions,
+  finishPhases,
+  groundworkPhases,
+  hostSetupPhases,
+  prepareSetupRun,
+  setupSummary,
+} from "./init-command.js";
+import type { CliContext } from "./program.js";
+import { addWorkflowCommand, parseList } from "./workflow-command.js";
+
+/** Workers whose kubelet has no client certificate of this cluster yet. */
+const workersToBootstrap = (run: ClusterSetupRun) =>
+  run.hosts.filter((host) => host.spec.role === "worker" && !run.bootstrapped.has(host.name));
+
+/**
+ * bootstrap-token when a worker needs a token: a converged cluster gets no new token (which would
+ * be a change on every run once init's token expired).
+ */
+export const tokenForJoinPhase: LocalPhase<ClusterSetupRun, ClusterHost> = {
+  ...bootstrapTokenPhase,
+  runIf: (run) => workersToBootstrap(run).length > 0,
+};
+
+/** What joining workers takes after the hosts are prepared. */
+export const joinPhases: readonly Phase<ClusterSetupRun, ClusterHost>[] = [
+  etcHostsPhase,
+  tokenForJoinPhase,
+  joinKubeletStartPhase,
+];
+
+export const joinWorkflow: Workflow<ClusterSetupRun, ClusterHost> = {
+  command: "join",
+  phases: [...groundworkPhases, joinedCheckPhase, ...hostSetupPhases, ...joinPhases, ...finishPhases],
+};
+
+/** The workers --hosts names (default: all), plus the control plane; unknown names are bad input. */
+function joinHosts(hosts: readonly ClusterHost[], wanted: readonly string[] | undefined): ClusterHost[] {
+  const workers = hosts.filter((host) => host.spec.role === "worker");
+  const unknown = (wanted ?? []).filter((name) => !workers.some((host) => host.name === name));
+  if (unknown.length > 0) {
+    throw new UsageError(
+      `--hosts ${unknown.join(",")}: not a worker of the cluster file; its workers are ${workers.map((host) => host.name).join(", ") || "none"}`,
+    );
+  }
+  return hosts.filter(
+    (host) => host.spec.role === "control-plane" || wanted === undefined || wanted.includes(host.name),
+  );
+}
+
+export function addJoinCommand(program: Command, context: CliContext): void {
+  addWorkflowCommand(program, context, {
+    workflow: joinWorkflow,
+    description: "Join the workers to the cluster, as kubeadm join, all at once",
+    options: () => [
+      ...clusterOptions(),
+      new Option("--hosts <names>", "only these workers, comma-separated (default: every worker)").argParser(
+        parseList,
+      ),
+    ],
+    prepare: (flags, ctx) =>
+      prepareSetupRun(flags, ctx, (hosts) => joinHosts(hosts, flags.hosts as string[] | undefined)),
+    summary: setupSummary,
+  });
+}
