@@ -359,4 +359,15 @@ describe("pod-network phase", () => {
     ]);
     expect(hosts.every((host) => (host.host as FakeNode).commands.length === 0)).toBe(true);
   });
+
+  it("in a dry run against an API whose nodes have no pod CIDR yet, looks once instead of waiting", async () => {
+    const { data } = cluster(3);
+    const started = performance.now();
+    const { result } = await run({ ...data(), wait: { timeoutMs: 60_000, intervalMs: 1_000 } }, true);
+    const { changes } = await result;
+    expect(performance.now() - started).toBeLessThan(5_000);
+    expect(changes.w1).toEqual([
+      `write ${KUBEFORGE_CNI_CONFIG} for this node's pod CIDR and route the other nodes' (once they have CIDRs)`,
+    ]);
+  });
 });

@@ -92,7 +92,8 @@ async function readNodes(step: PodNetworkStep): Promise<NodeNetwork[] | undefine
     if (step.dryRun) return undefined;
     throw new InternalError("pod-network has no API client: the control-plane phases must run before it");
   }
-  const timing = step.data.wait ?? DEFAULT_WAIT;
+  // A dry run looks once: what it would wait for may only come from the changes it shows.
+  const timing = step.dryRun ? { timeoutMs: 0, intervalMs: 0 } : (step.data.wait ?? DEFAULT_WAIT);
   const result = await waitFor(
     {
       what: "a pod CIDR on every node",
@@ -116,6 +117,7 @@ async function readNodes(step: PodNetworkStep): Promise<NodeNetwork[] | undefine
     },
   );
   if (result.done) return result.value;
+  if (step.dryRun) return undefined;
   const { unregistered, withoutCidr } = result.pending;
   const { podSubnet } = cluster.spec.kubernetes.networking;
   throw new Error(

@@ -247,12 +247,14 @@ describe("validate basic", () => {
     );
   });
 
-  it("has nothing to check in a dry run before the cluster exists", async () => {
-    const { run, reached } = data(undefined);
-    const { result, logs } = await validate(run, true);
-    await result;
-    expect(logs()).toEqual(["dry run: there is no cluster to validate yet"]);
-    expect(reached).toEqual([]);
+  it("waits for nothing in a dry run, with or without a cluster: it validates what the changes make", async () => {
+    for (const api of [undefined, new MemoryClusterApi()]) {
+      const { run, reached } = data(api);
+      const { result, logs } = await validate(run, true);
+      await result;
+      expect(logs()).toEqual(["dry run: the cluster is validated once the changes are made"]);
+      expect(reached).toEqual([]);
+    }
   });
 });
 

@@ -195,8 +195,8 @@ const clusterPhase: LocalPhase<ValidateRun, ClusterHost> = {
   id: "cluster",
   title: "Check the nodes, kube-system's pods and the API endpoint",
   run: async (step) => {
-    if (!step.data.api && step.dryRun) {
-      step.log("dry run: there is no cluster to validate yet");
+    if (step.dryRun) {
+      step.log("dry run: the cluster is validated once the changes are made");
       return;
     }
     const api = requireApi(step.data.api);
