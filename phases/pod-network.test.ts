@@ -361,7 +361,7 @@ describe("pod-network phase", () => {
   });
 
   it("in a dry run against an API whose nodes have no pod CIDR yet, looks once instead of waiting", async () => {
-    const { data } = cluster(3);
+    const { data } = cluster(1_000);
     const started = performance.now();
     const { result } = await run({ ...data(), wait: { timeoutMs: 60_000, intervalMs: 1_000 } }, true);
     const { changes } = await result;
