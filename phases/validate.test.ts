@@ -53,11 +53,24 @@ const running = (container = "c") => ({
   containerStatuses: [{ name: container, ready: true, state: { running: {} } }],
 });
 
-const healthyCluster = () => [
-  ...["cp1", "cp2", "w1"].map((name) => node(name)),
-  systemPod("etcd-cp1", "cp1", running("etcd")),
-  systemPod("kube-proxy-abcde", "w1", running("kube-proxy")),
+function labelled(pod: ApiObject, app: string): ApiObject {
+  return { ...pod, metadata: { ...pod.metadata, labels: { "k8s-app": app } } };
+}
+
+/** What every cluster of the test file runs: the control planes' static pods, kube-proxy everywhere, CoreDNS. */
+const standardPods = () => [
+  ...["cp1", "cp2"].flatMap((name) =>
+    ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"].map((component) =>
+      systemPod(`${component}-${name}`, name, running(component)),
+    ),
+  ),
+  ...["cp1", "cp2", "w1"].map((name) =>
+    labelled(systemPod(`kube-proxy-${name}`, name, running("kube-proxy")), "kube-proxy"),
+  ),
+  labelled(systemPod("coredns-7d9f-a1b", "cp1", running("coredns")), "kube-dns"),
 ];
+
+const healthyCluster = () => [...["cp1", "cp2", "w1"].map((name) => node(name)), ...standardPods()];
 
 type Behaviour = (pod: ApiObject, reads: number) => Record<string, unknown> | undefined;
 
@@ -130,7 +143,7 @@ describe("clusterProblems", () => {
       node("w1", { ready: false, controlPlane: true, message: "container runtime network not ready" }),
     ];
     const pods = [
-      systemPod("etcd-cp1", "cp1", running("etcd")),
+      ...standardPods(),
       systemPod("coredns-7d9f-x2x", "w1", {
         phase: "Pending",
         containerStatuses: [
@@ -203,12 +216,32 @@ describe("clusterProblems", () => {
 
   it("wants the control-plane label on control planes", () => {
     const nodes = [node("cp1", { controlPlane: false }), node("cp2"), node("w1")];
-    expect(clusterProblems({ cluster, hosts }, nodes, [])).toEqual([
+    expect(clusterProblems({ cluster, hosts }, nodes, standardPods())).toEqual([
       {
         subject: "cp1",
         problem: "no node-role.kubernetes.io/control-plane label, though a control plane in the cluster file",
         fix: "kubectl label node cp1 node-role.kubernetes.io/control-plane=",
       },
+    ]);
+  });
+
+  it("wants every control plane's static pods, kube-proxy on every node and CoreDNS, as enabled", () => {
+    const nodes = ["cp1", "cp2", "w1"].map((name) => node(name));
+    const pods = standardPods().filter(
+      (pod) => !["kube-scheduler-cp2", "kube-proxy-w1", "coredns-7d9f-a1b"].includes(pod.metadata.name),
+    );
+    expect(clusterProblems({ cluster, hosts }, nodes, pods).map((p) => `${p.subject}: ${p.problem}`)).toEqual(
+      [
+        "pod kube-system/kube-scheduler-cp2: missing: the kubelet has not started this static pod",
+        "kube-proxy on w1: no pod: the DaemonSet has not placed one there",
+        "CoreDNS: no pod",
+      ],
+    );
+    const without = structuredClone(cluster);
+    without.spec.addons.kubeProxy.enabled = false;
+    without.spec.addons.coreDNS.enabled = false;
+    expect(clusterProblems({ cluster: without, hosts }, nodes, pods).map((p) => p.subject)).toEqual([
+      "pod kube-system/kube-scheduler-cp2",
     ]);
   });
 });
@@ -225,7 +258,9 @@ describe("validate basic", () => {
     expect(reached).toEqual(["demo-api:6443"]);
     expect(logs()).toEqual([
       "waiting for Ready nodes and running kube-system pods (0 s of 1 s): w1: not Ready (KubeletNotReady: NetworkReady=false)",
-      "kube-system pods: etcd-cp1 Running, kube-proxy-abcde Running",
+      `kube-system pods: ${standardPods()
+        .map((pod) => `${pod.metadata.name} Running`)
+        .join(", ")}`,
       "the API answers through controlPlaneEndpoint: https://demo-api:6443 (v1.34.2)",
       "3 nodes Ready with kubelet v1.34.2",
     ]);

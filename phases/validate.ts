@@ -8,6 +8,7 @@ import type { ClusterApi, ObjectRef } from "../api/cluster-api.js";
 import type { ApiObject } from "../api/objects.js";
 import type { ClusterFile } from "../config/schema.js";
 import type { ClusterHost } from "../hosts/open.js";
+import { STATIC_POD_COMPONENTS } from "../templates/static-pods.js";
 import { InternalError, messageOf } from "../workflow/errors.js";
 import type { LocalPhase, Step } from "../workflow/phase.js";
 import { seconds, type WaitTiming, waitFor } from "../workflow/wait.js";
@@ -86,7 +87,7 @@ interface ContainerStatus {
 }
 
 interface PodView {
-  metadata: { name: string };
+  metadata: { name: string; labels?: Record<string, string> };
   spec?: { nodeName?: string };
   status?: {
     phase?: string;
@@ -135,6 +136,49 @@ function healthy(pod: PodView): boolean {
   return phase === "Succeeded" || (phase === "Running" && containerStatuses.every((c) => c.ready));
 }
 
+/**
+ * The kube-system pods a working cluster has and that are not there at all: each control plane's
+ * static pods (their mirror pods are named `<component>-<node>`), a kube-proxy pod per node, and
+ * CoreDNS, as far as the cluster file enables them.
+ */
+function missingPods(
+  run: Pick<ValidateRun, "cluster" | "hosts">,
+  pods: readonly PodView[],
+): ValidationProblem[] {
+  const { addons } = run.cluster.spec;
+  const problems: ValidationProblem[] = [];
+  const has = (match: (pod: PodView) => boolean) => pods.some(match);
+  const appOf = (pod: PodView) => pod.metadata.labels?.["k8s-app"];
+  for (const host of run.hosts) {
+    const staticPods = host.spec.role === "control-plane" ? STATIC_POD_COMPONENTS : [];
+    for (const component of staticPods) {
+      const name = `${component}-${host.name}`;
+      if (!has((pod) => pod.metadata.name === name))
+        problems.push({
+          subject: `pod ${KUBE_SYSTEM}/${name}`,
+          problem: "missing: the kubelet has not started this static pod",
+          fix: `look at /etc/kubernetes/manifests/${component}.yaml and the kubelet's log on ${host.name} (journalctl -u kubelet)`,
+        });
+    }
+    if (
+      addons.kubeProxy.enabled &&
+      !has((pod) => appOf(pod) === "kube-proxy" && pod.spec?.nodeName === host.name)
+    )
+      problems.push({
+        subject: `kube-proxy on ${host.name}`,
+        problem: "no pod: the DaemonSet has not placed one there",
+        fix: `kubectl -n ${KUBE_SYSTEM} describe daemonset kube-proxy`,
+      });
+  }
+  if (addons.coreDNS.enabled && !has((pod) => appOf(pod) === "kube-dns"))
+    problems.push({
+      subject: "CoreDNS",
+      problem: "no pod",
+      fix: `kubectl -n ${KUBE_SYSTEM} describe deployment coredns`,
+    });
+  return problems;
+}
+
 /** What is wrong with the hosts' Nodes and with kube-system's pods, as the API has them now. */
 export function clusterProblems(
   run: Pick<ValidateRun, "cluster" | "hosts">,
@@ -177,6 +221,7 @@ export function clusterProblems(
         `kubectl label node ${host.name} ${CONTROL_PLANE_LABEL}-`,
       );
   }
+  problems.push(...missingPods(run, pods.map(asPod)));
   for (const pod of pods.map(asPod).filter((candidate) => !healthy(candidate))) {
     const state = podState(pod);
     const node = pod.spec?.nodeName;
