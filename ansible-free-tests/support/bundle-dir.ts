@@ -28,6 +28,11 @@ export interface TestBundleOptions {
   withPackages?: boolean;
   /** cni/linux-amd64/ (default true). */
   withCni?: boolean;
+  /**
+   * The stand-in kubelet: `failing` (default) exits when started; `serving` answers its healthz and,
+   * on a control plane, forwards :6443 to the recording fake API server (support/stand-in-cluster.ts).
+   */
+  kubelet?: "failing" | "serving";
 }
 
 /** What the stand-in kubelet prints to stderr when started as a kubelet rather than asked its version. */
@@ -78,7 +83,8 @@ export async function buildTestBundleDir(dir: string, options: TestBundleOptions
   try {
     await unpackDeb(deb(KUBECTL_PACKAGE), join(scratch, "kubectl"));
     await copyFile(join(scratch, "kubectl/usr/bin/kubectl"), join(dir, BIN_DIR, "kubectl"));
-    await writeFile(join(dir, BIN_DIR, "kubelet"), standInKubelet(kubernetesVersion), { mode: 0o755 });
+    const kubelet = options.kubelet === "serving" ? servingStandInKubelet : standInKubelet;
+    await writeFile(join(dir, BIN_DIR, "kubelet"), kubelet(kubernetesVersion), { mode: 0o755 });
     if (options.withCni ?? true) {
       await unpackDeb(deb("containernetworking-plugins"), join(scratch, "cni"));
       await cp(join(scratch, "cni/usr/lib/cni"), join(dir, CNI_DIR), { recursive: true });
@@ -143,18 +149,45 @@ async function unpackDeb(deb: string, into: string): Promise<void> {
   await run`dpkg-deb -x ${deb} ${into}`;
 }
 
+/** Where a control-plane host finds the recording fake API server's address (`host:port`). */
+export const STAND_IN_API_FORWARD_FILE = "/etc/kubeforge-test/apiserver-forward";
+
+/** The real kubelet's answer to --version. */
+function versionAnswer(version: string): string {
+  return `for arg in "$@"; do
+  case "$arg" in
+    --version | --version=true) echo "Kubernetes ${version}"; exit 0 ;;
+  esac
+done`;
+}
+
 /** Answers `--version` like the real kubelet; anything else is an attempt to run it, which it refuses. */
 function standInKubelet(version: string): string {
   return `#!/bin/sh
 # kubeforge TEST STAND-IN for kubelet, not the real kubelet: the real one cannot be downloaded on the
 # test machines. It only answers --version, for the version checks; started as a kubelet it fails.
-for arg in "$@"; do
-  case "$arg" in
-    --version | --version=true) echo "Kubernetes ${version}"; exit 0 ;;
-  esac
-done
+${versionAnswer(version)}
 echo "${STAND_IN_KUBELET_MARKER}" >&2
 exit 1
+`;
+}
+
+/**
+ * Answers --version, and started as a kubelet does the two things of the real one that the
+ * workstation can see without a cluster: healthz on 127.0.0.1:10248, and on a control plane (its
+ * kube-apiserver manifest written) an API server on :6443: a forward to the recording fake.
+ */
+function servingStandInKubelet(version: string): string {
+  return `#!/bin/sh
+# kubeforge TEST STAND-IN for kubelet, not the real kubelet: the real one cannot be downloaded on the
+# test machines. It serves healthz, and forwards :6443 to the recording fake API server on control planes.
+${versionAnswer(version)}
+echo "${STAND_IN_KUBELET_MARKER} (serving healthz)" >&2
+if [ -f /etc/kubernetes/manifests/kube-apiserver.yaml ] && [ -f ${STAND_IN_API_FORWARD_FILE} ]; then
+  socat TCP-LISTEN:6443,fork,reuseaddr "TCP:$(cat ${STAND_IN_API_FORWARD_FILE})" &
+fi
+# socat unescapes \\r and \\n in an address itself: plain echo lines are enough for the healthz probe.
+exec socat TCP-LISTEN:10248,bind=127.0.0.1,fork,reuseaddr SYSTEM:'echo HTTP/1.0 200 OK; echo; printf ok'
 `;
 }
 
