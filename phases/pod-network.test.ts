@@ -319,6 +319,14 @@ describe("pod-network phase", () => {
     });
   });
 
+  it("keeps the routes to nodes outside the run (a join of some workers) that are still in the cluster", async () => {
+    const { hosts, data } = cluster(0);
+    await (await run(data())).result;
+    const { changes } = await (await run({ ...data(), hosts: hosts.filter((host) => host.name === "cp1") }))
+      .result;
+    expect(changes).toEqual({});
+  });
+
   it("fails once, naming the nodes without a pod CIDR and where they come from", async () => {
     const { hosts, data } = cluster(Number.POSITIVE_INFINITY);
     const { result, events } = await run({ ...data(), wait: { timeoutMs: 30, intervalMs: 1 } });

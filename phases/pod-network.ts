@@ -83,8 +83,9 @@ function describeMissing({ unregistered, withoutCidr }: Missing): string {
 }
 
 /**
- * Every host's Node once each has a pod CIDR; undefined in a dry run without a cluster. The CIDRs
- * come from kube-controller-manager (--allocate-node-cidrs), a moment after each node registers.
+ * Once every host of the run has a Node with a pod CIDR: the Nodes of all the cluster file's hosts
+ * that have one (routes go to each); undefined in a dry run without a cluster. The CIDRs come from
+ * kube-controller-manager (--allocate-node-cidrs), a moment after each node registers.
  */
 async function readNodes(step: PodNetworkStep): Promise<NodeNetwork[] | undefined> {
   const { api, hosts, cluster } = step.data;
@@ -111,9 +112,15 @@ async function readNodes(step: PodNetworkStep): Promise<NodeNetwork[] | undefine
         unregistered: found.filter(({ node }) => !node).map(({ host }) => host),
         withoutCidr: found.filter(({ node }) => node?.podCIDRs.length === 0).map(({ host }) => host),
       };
+      // The run's hosts must be there; routes go to every node of the cluster file that is (a join
+      // configures the new workers, but the control plane keeps its routes to the workers not joined now).
+      const routed = cluster.spec.hosts.flatMap((host) => {
+        const node = nodes.get(host.name);
+        return node && node.podCIDRs.length > 0 ? [node] : [];
+      });
       return missing.unregistered.length + missing.withoutCidr.length > 0
         ? { done: false as const, pending: missing }
-        : { done: true as const, value: found.flatMap(({ node }) => (node ? [node] : [])) };
+        : { done: true as const, value: routed };
     },
   );
   if (result.done) return result.value;
