@@ -296,6 +296,11 @@ describe("kubeforge apply, join and token on real hosts (recording fake API serv
     const reset = await kubeforge(["reset", "-f", "cluster.yaml", "--hosts", "w2", "--yes"]);
     expect(reset.code, show(reset)).toBe(0);
     expect(await must(lab, w2, "ls /etc/kubernetes/kubelet.conf 2>&1 || true")).toContain("No such file");
+    // The pod network's routes and their boot unit went with it.
+    expect(await must(lab, w2, "ls /etc/systemd/system/kubeforge-pod-routes.service 2>&1 || true")).toContain(
+      "No such file",
+    );
+    expect(await must(lab, w2, "ip -4 route show")).not.toContain(nodeOf("cp1").podCIDR);
     standIns.fake.clearRecords();
 
     const joined = await kubeforge([
@@ -314,5 +319,8 @@ describe("kubeforge apply, join and token on real hosts (recording fake API serv
     expect(writesOf(standIns)).toEqual([]);
     expect(await must(lab, w2, "stat -c %a /etc/kubernetes/kubelet.conf")).toBe("600\n");
     expect(standIns.log.filter((line) => line === "w2: client certificate issued")).toHaveLength(2);
+    expect(await must(lab, w2, "ip -4 route show")).toContain(
+      `${nodeOf("cp1").podCIDR} via ${nodeOf("cp1").address}`,
+    );
   });
 });

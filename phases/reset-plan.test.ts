@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { renderPodRoutesUnit } from "../templates/cni-bridge.js";
 import {
   kubeChainCleanup,
   leftoversScript,
@@ -69,6 +70,8 @@ function cleanNode(extra: Partial<NodeLeftovers> = {}): NodeLeftovers {
     iptablesSave: { iptables: "", ip6tables: "" },
     installRecord: undefined,
     packaged: [],
+    podRoutesUnit: undefined,
+    podBridge: false,
     ...extra,
   };
 }
@@ -318,6 +321,36 @@ describe("planReset", () => {
       {
         description: "remove kubeforge's CNI config /etc/cni/net.d/10-kubeforge-bridge.conflist",
         command: "rm -f -- /etc/cni/net.d/10-kubeforge-bridge.conflist",
+      },
+    ]);
+  });
+
+  it("removes the bridge pod network: its boot unit and the routes it adds, the bridge and its leases", () => {
+    const unit = renderPodRoutesUnit([
+      { cidr: "198.19.1.0/24", via: "198.18.0.12", node: "w1" },
+      { cidr: "198.19.2.0/24", via: "198.18.0.13", node: "w2" },
+    ]);
+    const found = parseLeftovers(
+      `kubelet=inactive\n${unit
+        .split("\n")
+        .map((line) => `podroutes=${line}`)
+        .join("\n")}\npod_bridge=1\n`,
+    );
+    expect(found.podRoutesUnit).toBe(unit);
+    expect(planReset(found, OPTIONS)).toEqual([
+      {
+        description: "remove kubeforge-pod-routes.service and the 2 routes to other nodes' pod CIDRs it adds",
+        command: [
+          "systemctl disable kubeforge-pod-routes.service 2>/dev/null || true",
+          "/sbin/ip route del 198.19.1.0/24 via 198.18.0.12 2>/dev/null || true",
+          "/sbin/ip route del 198.19.2.0/24 via 198.18.0.13 2>/dev/null || true",
+          "rm -f -- /etc/systemd/system/kubeforge-pod-routes.service",
+          "systemctl daemon-reload",
+        ].join("\n"),
+      },
+      {
+        description: "delete the pod network's bridge kubeforge0 and its address leases",
+        command: "ip link delete kubeforge0\nrm -rf --one-file-system -- /var/lib/cni/networks/kubeforge",
       },
     ]);
   });

@@ -17,7 +17,9 @@ import {
   KUBELET_UNIT,
   KUBERNETES_DIR,
   MANIFESTS_DIR,
+  POD_ROUTES_UNIT,
 } from "../node/paths.js";
+import { CNI_BRIDGE, CNI_IPAM_DIR, parsePodRoutesUnit, routeCommand } from "../templates/cni-bridge.js";
 
 /** A containerd task (a container's running or stopped process) in the k8s.io namespace. */
 export interface ContainerTask {
@@ -44,6 +46,10 @@ export interface NodeLeftovers {
   installRecord: string | undefined;
   /** Probed paths that belong to an OS package: --purge leaves them to the package manager. */
   packaged: string[];
+  /** The boot unit of the bridge pod network's routes, when there is one (addons.cni: bridge). */
+  podRoutesUnit: string | undefined;
+  /** The bridge pod network's Linux bridge exists. */
+  podBridge: boolean;
 }
 
 export interface ResetOptions {
@@ -124,6 +130,8 @@ export function leftoversScript(options: ResetOptions): string {
     "command -v iptables-save >/dev/null 2>&1 && iptables-save 2>/dev/null | sed 's/^/ipt4=/'",
     "command -v ip6tables-save >/dev/null 2>&1 && ip6tables-save 2>/dev/null | sed 's/^/ipt6=/'",
     `[ -f ${INSTALL_RECORD} ] && sed 's/^/record=/' ${INSTALL_RECORD}`,
+    `[ -f ${POD_ROUTES_UNIT} ] && sed 's/^/podroutes=/' ${POD_ROUTES_UNIT}`,
+    `[ -e /sys/class/net/${CNI_BRIDGE} ] && e pod_bridge 1`,
     "true",
   ].join("\n");
 }
@@ -155,7 +163,33 @@ export function parseLeftovers(output: string): NodeLeftovers {
     iptablesSave: { iptables: all("ipt4").join("\n"), ip6tables: all("ipt6").join("\n") },
     installRecord: probe.has("record") ? all("record").join("\n") : undefined,
     packaged: all("packaged"),
+    podRoutesUnit: probe.has("podroutes") ? all("podroutes").join("\n") : undefined,
+    podBridge: probe.has("pod_bridge"),
   };
+}
+
+/** The bridge pod network's leftovers: its boot unit and the routes it adds, the bridge, the IPAM state. */
+function podNetworkChanges(found: NodeLeftovers): PlannedChange[] {
+  const changes: PlannedChange[] = [];
+  if (found.podRoutesUnit !== undefined) {
+    const routes = parsePodRoutesUnit(found.podRoutesUnit);
+    const unit = POD_ROUTES_UNIT.split("/").at(-1) ?? POD_ROUTES_UNIT;
+    changes.push({
+      description: `remove ${unit} and the ${plural(routes.length, "route")} to other nodes' pod CIDRs it adds`,
+      command: [
+        `systemctl disable ${unit} 2>/dev/null || true`,
+        ...routes.map((route) => `${routeCommand("del", route)} 2>/dev/null || true`),
+        `rm -f -- ${shellQuote(POD_ROUTES_UNIT)}`,
+        "systemctl daemon-reload",
+      ].join("\n"),
+    });
+  }
+  if (found.podBridge)
+    changes.push({
+      description: `delete the pod network's bridge ${CNI_BRIDGE} and its address leases`,
+      command: `ip link delete ${CNI_BRIDGE}\nrm -rf --one-file-system -- ${shellQuote(CNI_IPAM_DIR)}`,
+    });
+  return changes;
 }
 
 const depth = (path: string) => path.split("/").filter(Boolean).length;
@@ -434,6 +468,7 @@ export function planReset(found: NodeLeftovers, options: ResetOptions): PlannedC
   for (const path of removedPaths(options)) {
     if (found.existing.includes(path)) changes.push(removeChange(path, found.mounts));
   }
+  changes.push(...podNetworkChanges(found));
   changes.push(...iptablesChanges(found));
   if (options.purge) changes.push(...purgeChanges(found));
   return changes;

@@ -14,6 +14,8 @@ export const CNI_VERSION = "1.0.0";
 export const CNI_NETWORK = "kubeforge";
 /** The Linux bridge a node's pods attach to; its address is the pods' gateway. */
 export const CNI_BRIDGE = "kubeforge0";
+/** Where host-local keeps the addresses it leased on the node (its default dataDir, per network name). */
+export const CNI_IPAM_DIR = `/var/lib/cni/networks/${CNI_NETWORK}`;
 /** iproute2's path on Debian and Ubuntu, merged /usr or not. */
 const IP = "/sbin/ip";
 
