@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The main job, as far as kubeforge goes today, on a fresh Debian 12 machine (as root): install
-# what is needed, boot 3 local test hosts, write their cluster file and validate it, run preflight on
-# them over SSH, generate the cluster's PKI and kubeconfigs on this workstation, pack an offline
-# bundle and prepare the hosts from it (containerd running, images imported, kubelet installed and
-# enabled), and tear the hosts down (KEEP=1 keeps them; `npx kubeforge lab down` removes them later).
-# The Kubernetes server binaries cannot be downloaded here: the bundle's kubelet and images are
-# stand-ins named as such (scripts/demo-bundle-dir.mjs); everything else is real. init/join come next.
+# The main job on a fresh Debian 12 machine (as root): install what is needed, boot 3 local test
+# hosts, write their cluster file and validate it, run preflight on them over SSH, generate the
+# cluster's PKI and kubeconfigs on this workstation, pack an offline bundle and prepare the hosts
+# from it, then `kubeforge apply` (init, join, pod network, validation), `kubectl get nodes`, apply
+# again (nothing changes), and tear the hosts down (KEEP=1 keeps them; `npx kubeforge lab down`
+# removes them later). The Kubernetes server binaries cannot be downloaded here: the bundle's
+# kubelet and images (scripts/demo-bundle-dir.mjs) and the API server and controllers
+# (scripts/demo-cluster.mjs) are stand-ins named as such; everything kubeforge does is real.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,3 +34,7 @@ $kubeforge bundle verify demo.bundle -f lab-cluster.yaml --distro debian-12-amd6
 # the fix (sysctl -w … on this machine); the demo goes on without changing this machine.
 $kubeforge prepare -f lab-cluster.yaml --bundle demo.bundle --ignore-preflight-errors KubeletKernelSettings
 $kubeforge prepare -f lab-cluster.yaml --bundle demo.bundle --ignore-preflight-errors KubeletKernelSettings  # again: nothing to change
+
+# The cluster: init, join, pod network, validation; kubectl with the merged kubeconfig; again.
+rm -f demo.kubeconfig
+node scripts/demo-cluster.mjs lab-cluster.yaml demo.bundle "$PWD/demo.kubeconfig"
