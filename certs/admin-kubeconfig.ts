@@ -8,7 +8,7 @@ import type { ClusterFile } from "../config/schema.js";
 import { UsageError } from "../workflow/errors.js";
 import { KUBECONFIG_MODE, writeFileAtomic } from "./files.js";
 import { type Kubeconfig, mergeKubeconfig, parseKubeconfig, serializeKubeconfig } from "./kubeconfigs.js";
-import { pkiInputs, serverUrl } from "./specs.js";
+import { apiDialAddress, pkiInputs, serverUrl } from "./specs.js";
 import { ADMIN_KUBECONFIG } from "./store.js";
 
 /** admin.conf as the workstation can use it: see the file comment. */
@@ -23,7 +23,7 @@ export function workstationAdmin(cluster: ClusterFile, admin: Kubeconfig): Kubec
       ...entry,
       cluster: {
         ...entry.cluster,
-        server: serverUrl(controlPlane.address, endpoint.port),
+        server: serverUrl(apiDialAddress(controlPlane), endpoint.port),
         "tls-server-name": endpoint.host,
       },
     })),

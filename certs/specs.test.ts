@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { CERT_SPECS, pkiInputs, resolveCerts } from "./specs.js";
+import { apiDialAddress, CERT_SPECS, pkiInputs, resolveCerts } from "./specs.js";
 import { clusterFile } from "./testing.js";
 
 const byId = (cluster: ReturnType<typeof clusterFile>) =>
@@ -126,5 +126,24 @@ describe("SAN rules", () => {
         }),
       ).kubeletLocalMode,
     ).toBe(false);
+  });
+});
+
+describe("apiDialAddress", () => {
+  const host = (address: string, privateAddress?: string) =>
+    ({
+      name: "cp1",
+      address,
+      role: "control-plane",
+      ...(privateAddress && { privateAddress }),
+    }) as Parameters<typeof apiDialAddress>[0];
+
+  it("dials the address the workstation uses for SSH", () => {
+    expect(apiDialAddress(host("198.18.0.11", "198.18.1.11"))).toBe("198.18.0.11");
+  });
+
+  it("dials the node IP when SSH goes through a forwarded loopback port (Vagrant's VirtualBox)", () => {
+    expect(apiDialAddress(host("127.0.0.1", "198.18.1.11"))).toBe("198.18.1.11");
+    expect(apiDialAddress(host("127.0.0.1"))).toBe("127.0.0.1");
   });
 });

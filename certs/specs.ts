@@ -285,6 +285,15 @@ function ipText(family: 4 | 6, value: bigint): string {
   return canonicalIp(groups.join(":"));
 }
 
+/**
+ * Where the workstation reaches a control plane's API server: its `address`, unless that is a
+ * loopback address (SSH through a forwarded port, as Vagrant's VirtualBox VMs): then its node IP.
+ */
+export function apiDialAddress(host: ClusterFile["spec"]["hosts"][number]): string {
+  const loopback = /^127\./.test(host.address) || host.address === "::1" || host.address === "localhost";
+  return loopback && host.privateAddress ? host.privateAddress : host.address;
+}
+
 /** The node IP of a host, when the cluster file gives one. */
 export function nodeIp(host: ClusterFile["spec"]["hosts"][number]): string | undefined {
   return host.privateAddress ?? (parseIp(host.address) ? host.address : undefined);

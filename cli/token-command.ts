@@ -25,6 +25,7 @@ import {
 } from "../api/tokens.js";
 import { shortHumanDuration } from "../certs/duration.js";
 import { ADMIN_KUBECONFIG, parseKubeconfig } from "../certs/pki.js";
+import { apiDialAddress } from "../certs/specs.js";
 import { formatBootstrapToken, generateBootstrapToken, parseBootstrapToken } from "../certs/tokens.js";
 import { loadClusterFile } from "../config/load.js";
 import { InternalError, UsageError } from "../workflow/errors.js";
@@ -60,7 +61,7 @@ async function openApi(context: CliContext, file: string, open: ApiOpener): Prom
   });
   const first = cluster.spec.hosts.find((host) => host.role === "control-plane");
   if (!first) throw new InternalError("a validated cluster file has a control plane");
-  const dial = { host: first.address, port: cluster.spec.kubernetes.apiServer.bindPort };
+  const dial = { host: apiDialAddress(first), port: cluster.spec.kubernetes.apiServer.bindPort };
   return { api: open({ kubeconfig, dial, signal: io.signal }), kubeconfig };
 }
 

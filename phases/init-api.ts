@@ -27,6 +27,7 @@ import {
   INIT_TOKEN_DESCRIPTION,
   initObjects,
 } from "../api/objects.js";
+import { apiDialAddress } from "../certs/specs.js";
 import { ADMIN_KUBECONFIG } from "../certs/store.js";
 import { type BootstrapToken, generateBootstrapToken, isValidBootstrapToken } from "../certs/tokens.js";
 import type { ClusterFile, HostSpec } from "../config/schema.js";
@@ -118,7 +119,10 @@ async function openKubeconfig(step: Step<ApiRun>, file: string): Promise<Cluster
   const first = firstControlPlane(run.cluster);
   return openClusterApi({
     kubeconfig: await readFile(join(run.clusterDir, file), "utf8"),
-    dial: run.apiDial ?? { host: first.address, port: run.cluster.spec.kubernetes.apiServer.bindPort },
+    dial: run.apiDial ?? {
+      host: apiDialAddress(first),
+      port: run.cluster.spec.kubernetes.apiServer.bindPort,
+    },
     // A dry run asks once: it must not wait a minute for an API server that is not there yet.
     retry: { timeoutMs: step.dryRun ? 0 : timeouts.apiCallMs, intervalMs: timeouts.retryIntervalMs },
     signal: step.signal,
