@@ -7,7 +7,7 @@
 // init creates, hand-listed from kubeadm-spec.md §1.8), the pod network's routes, the merged
 // kubeconfig that kubectl uses, and the re-run that writes nothing.
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import yaml from "js-yaml";
@@ -228,6 +228,26 @@ describe("kubeforge apply, join and token on real hosts (recording fake API serv
         expect(routes).toContain(`${other.podCIDR} via ${other.address}`);
       }
     }
+
+    // The bootstrap token's secret went to the workers' bootstrap kubeconfigs only: not into the
+    // output, the events or the run's log.
+    const secrets = standIns.fake
+      .writes()
+      .filter((w) => w.kind === "Secret")
+      .map((w) =>
+        standIns.fake.object({ apiVersion: "v1", kind: "Secret", namespace: w.namespace, name: w.name }),
+      )
+      .map((secret) =>
+        Buffer.from(
+          String(((secret?.data ?? {}) as Record<string, string>)["token-secret"]),
+          "base64",
+        ).toString(),
+      );
+    expect(secrets).toHaveLength(1);
+    const logs = readdirSync(join(work, "state", NAME, "logs")).map((file) =>
+      readFileSync(join(work, "state", NAME, "logs", file), "utf8"),
+    );
+    for (const text of [first.stdout, first.stderr, ...logs]) expect(text).not.toContain(secrets[0]);
 
     // kubectl on the workstation, with the kubeconfig apply merged.
     const context = `kubeforge-${NAME}-admin@kubeforge-${NAME}`;
