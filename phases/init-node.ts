@@ -17,6 +17,7 @@ import { KUBEADM_FLAGS_FILE, KUBELET_CONFIG_FILE } from "../templates/kubelet-co
 import { STATIC_POD_COMPONENTS, type StaticPodComponent } from "../templates/static-pods.js";
 import { PkiError, type PkiProblem } from "../workflow/errors.js";
 import type { HostPhase, HostStep, LocalPhase, Phase } from "../workflow/phase.js";
+import { seconds, waitFor } from "../workflow/wait.js";
 import { type ClusterRun, factsOf } from "./cluster-run.js";
 
 export interface NodeSetupRun extends ClusterRun {
@@ -370,18 +371,25 @@ export async function waitOnNode(
   probe: () => Promise<boolean>,
   logsOf: readonly string[],
 ): Promise<void> {
-  const started = Date.now();
-  step.log(`waiting up to ${Math.round(timeoutMs / 1000)} s for ${what}`);
-  while (Date.now() - started < timeoutMs) {
-    if (await probe()) {
-      step.log(`${what}: ready after ${((Date.now() - started) / 1000).toFixed(1)} s`);
-      return;
-    }
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  const started = performance.now();
+  const result = await waitFor(
+    {
+      what,
+      timing: { timeoutMs, intervalMs: POLL_MS },
+      signal: step.signal,
+      log: step.log,
+      describe: () => "not yet",
+    },
+    async () =>
+      (await probe()) ? { done: true as const, value: true } : { done: false as const, pending: "not yet" },
+  );
+  const elapsed = seconds(performance.now() - started);
+  if (result.done) {
+    step.log(`${what}: ready after ${elapsed}`);
+    return;
   }
-  const elapsed = Math.round((Date.now() - started) / 1000);
   throw new Error(
-    `${what}: not ready after ${elapsed} s (timeout ${Math.round(timeoutMs / 1000)} s)\n${await diagnose(step, logsOf)}`,
+    `${what}: not ready after ${elapsed} (timeout ${seconds(timeoutMs)})\n${await diagnose(step, logsOf)}`,
   );
 }
 
