@@ -3,7 +3,7 @@
 // validation. On a converged cluster every phase finds nothing to do, so it changes nothing.
 import type { Command } from "commander";
 import type { ClusterHost } from "../hosts/open.js";
-import { bootstrapTokenPhase } from "../phases/init-api.js";
+import { bootstrapTokenPhase, markWorkersPhase } from "../phases/init-api.js";
 import { joinedCheckPhase, joinKubeletStartPhase } from "../phases/join-node.js";
 import type { Workflow } from "../workflow/phase.js";
 import {
@@ -36,7 +36,7 @@ export const applyWorkflow: Workflow<ClusterSetupRun, ClusterHost> = {
       id: "join",
       title: "Join the workers (kubeadm join's phases)",
       // etc-hosts ran on every host in init, the token was made there.
-      phases: [joinKubeletStartPhase],
+      phases: [joinKubeletStartPhase, markWorkersPhase],
     },
     ...finishPhases,
   ],

@@ -3,7 +3,7 @@
 // needs the routes to the new nodes' pods.
 import { type Command, Option } from "commander";
 import type { ClusterHost } from "../hosts/open.js";
-import { bootstrapTokenPhase } from "../phases/init-api.js";
+import { bootstrapTokenPhase, markWorkersPhase } from "../phases/init-api.js";
 import { etcHostsPhase } from "../phases/init-node.js";
 import { joinedCheckPhase, joinKubeletStartPhase } from "../phases/join-node.js";
 import { UsageError } from "../workflow/errors.js";
@@ -38,6 +38,7 @@ export const joinPhases: readonly Phase<ClusterSetupRun, ClusterHost>[] = [
   etcHostsPhase,
   tokenForJoinPhase,
   joinKubeletStartPhase,
+  markWorkersPhase,
 ];
 
 export const joinWorkflow: Workflow<ClusterSetupRun, ClusterHost> = {

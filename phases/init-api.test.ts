@@ -3,6 +3,7 @@
 // from kubeadm-spec.md §1.8, not derived from api/objects.ts.
 
 import { readFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { openClusterApi } from "../api/client.js";
@@ -10,6 +11,7 @@ import { type RecordingFakeApiServer, startFakeApiServerFromStore } from "../api
 import type { ApiObject } from "../api/objects.js";
 import { ensurePki } from "../certs/store.js";
 import { clusterFile, tempClusterDir } from "../certs/testing.js";
+import { parseClusterFile } from "../config/load.js";
 import type { ClusterFile } from "../config/schema.js";
 import type { ClusterHost } from "../hosts/open.js";
 import { PhaseError } from "../workflow/errors.js";
@@ -21,6 +23,7 @@ import {
   type ApiTimeouts,
   bootstrapTokenPhase,
   markControlPlanePhase,
+  markWorkersPhase,
   uploadConfigPhase,
 } from "./init-api.js";
 
@@ -317,5 +320,61 @@ describe("init's API phases", () => {
     await expect(run(context).result).rejects.toThrow(
       'error execution phase bootstrap-token: cannot create ConfigMap kube-public/cluster-info: namespaces "kube-public" not found',
     );
+  });
+});
+
+describe("mark-workers", () => {
+  it("waits for each worker's Node, adds the cluster file's labels and taints once, and skips bare workers", async () => {
+    const { cluster } = parseClusterFile(
+      `apiVersion: kubeforge.dev/v1alpha1
+kind: Cluster
+metadata: {name: demo}
+spec:
+  kubernetes: {version: v1.30.4}
+  hosts:
+    - {name: cp1, address: 198.18.0.11, role: control-plane}
+    - name: w1
+      address: 198.18.0.30
+      role: worker
+      labels: {node-role.kubernetes.io/worker: ""}
+      taints: [{key: gpu, value: "true", effect: NoSchedule}]
+    - {name: w2, address: 198.18.0.31, role: worker}
+`,
+      "cluster.yaml",
+      { env: {}, homeDir: tmpdir(), cwd: tmpdir() },
+    );
+    const hosts = cluster.spec.hosts;
+    const context = await setup(cluster);
+    setTimeout(() => context.fake.put({ apiVersion: "v1", kind: "Node", metadata: { name: "w1" } }), 150);
+    const workflow: Workflow<ApiRun & { hosts: readonly ClusterHost[] }, ClusterHost> = {
+      command: "test",
+      phases: [markWorkersPhase],
+    };
+    const data = {
+      cluster: context.cluster,
+      clusterDir: context.dir,
+      now: () => NOW,
+      apiDial: { host: context.fake.host, port: context.fake.port },
+      apiTimeouts: FAST,
+      hosts: hosts.map((spec) => ({ name: spec.name, spec }) as ClusterHost),
+    };
+    const runIt = () =>
+      runWorkflow(workflow, {
+        data: { ...data },
+        dryRun: false,
+        concurrency: 1,
+        emit: () => undefined,
+        signal: new AbortController().signal,
+      });
+    await runIt();
+    const w1 = context.fake.object({ apiVersion: "v1", kind: "Node", name: "w1" });
+    expect(w1?.metadata.labels).toMatchObject({ "node-role.kubernetes.io/worker": "" });
+    expect((w1?.spec as { taints?: unknown } | undefined)?.taints).toEqual([
+      { key: "gpu", value: "true", effect: "NoSchedule" },
+    ]);
+    expect(writesOf(context.fake).filter((line) => line.includes("Node"))).toEqual(["patch Node w1"]);
+    context.fake.clearRecords();
+    await runIt();
+    expect(writesOf(context.fake)).toEqual([]);
   });
 });

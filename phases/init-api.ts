@@ -253,8 +253,15 @@ const sameSlot = (a: Taint, b: Taint) => a.key === b.key && a.effect === b.effec
 const sameTaint = (a: Taint, b: Taint) => sameSlot(a, b) && (a.value ?? "") === (b.value ?? "");
 const taintText = (t: Taint) => `${t.key}${t.value ? `=${t.value}` : ""}:${t.effect}`;
 
+/** Labels and taints a Node must carry, and taints it must not. */
+interface NodeMarks {
+  labels: Record<string, string>;
+  taints: Taint[];
+  unwanted: Taint[];
+}
+
 /** The labels and taints the first control plane must carry, and the default taints it must not. */
-function controlPlaneMarks(cluster: ClusterFile, host: HostSpec) {
+function controlPlaneMarks(cluster: ClusterFile, host: HostSpec): NodeMarks {
   const gates = kubeletGates(cluster.spec.kubernetes.version);
   const labels = {
     ...Object.fromEntries(gates.controlPlaneLabels.map((label) => [label, ""])),
@@ -268,7 +275,7 @@ function controlPlaneMarks(cluster: ClusterFile, host: HostSpec) {
 }
 
 /** What the Node lacks (all of it for a Node not there yet): a merge patch and its description. */
-function nodeChanges(node: ApiObject | undefined, marks: ReturnType<typeof controlPlaneMarks>) {
+function nodeChanges(node: ApiObject | undefined, marks: NodeMarks) {
   const labels = Object.fromEntries(
     Object.entries(marks.labels).filter(([key, value]) => node?.metadata.labels?.[key] !== value),
   );
@@ -304,42 +311,68 @@ function nodeChanges(node: ApiObject | undefined, marks: ReturnType<typeof contr
   return { patch, description: parts.join("; ") };
 }
 
+/** Waits for the host's Node (its kubelet registers it), then patches what it lacks of `marks`. */
+async function markNode(step: Step<ApiRun>, host: HostSpec, marks: NodeMarks): Promise<void> {
+  const api = await connectApi(step);
+  const ref: ObjectRef = { apiVersion: "v1", kind: "Node", name: host.name };
+  const timeouts = timeoutsOf(step.data);
+  const wait = { intervalMs: timeouts.retryIntervalMs, signal: step.signal };
+  // A dry run does not wait: the kubelet it would wait for was not started.
+  const node = step.dryRun
+    ? await api.get(ref)
+    : await waitFor(
+        `Node ${host.name} to be registered by its kubelet`,
+        () => api.get(ref),
+        timeouts.nodeRegistrationMs,
+        {
+          ...wait,
+          hint: `Is the kubelet on ${host.name} running (journalctl -u kubelet)?`,
+        },
+      );
+  const changes = nodeChanges(node, marks);
+  if (!changes) return;
+  await step.change(`${changes.description} on Node ${host.name}`, () =>
+    withRetry(
+      `mark Node ${host.name}`,
+      async () => {
+        const patch = nodeChanges(await api.get(ref), marks)?.patch;
+        if (patch) await api.patch(ref, patch);
+      },
+      { ...wait, timeoutMs: timeouts.apiCallMs, retryOn: isConflict },
+    ),
+  );
+}
+
 export const markControlPlanePhase: LocalPhase<ApiRun, ClusterHost> = {
   id: "mark-control-plane",
   title: "Mark the first control plane",
   help: "Wait for the first control plane's Node (its kubelet registers it), then label it as a control plane and taint it NoSchedule as kubeadm does, plus the host's labels and taints from the cluster file. With no worker hosts the control-plane taint is left off (and removed), so the node runs workloads.",
   run: async (step) => {
-    const api = await connectApi(step);
-    const run = step.data;
-    const host = firstControlPlane(run.cluster);
-    const marks = controlPlaneMarks(run.cluster, host);
-    const ref: ObjectRef = { apiVersion: "v1", kind: "Node", name: host.name };
-    const timeouts = timeoutsOf(run);
-    const wait = { intervalMs: timeouts.retryIntervalMs, signal: step.signal };
-    // A dry run does not wait: the kubelet it would wait for was not started.
-    const node = step.dryRun
-      ? await api.get(ref)
-      : await waitFor(
-          `Node ${host.name} to be registered by its kubelet`,
-          () => api.get(ref),
-          timeouts.nodeRegistrationMs,
-          {
-            ...wait,
-            hint: `Is the kubelet on ${host.name} running (journalctl -u kubelet)?`,
-          },
-        );
-    const changes = nodeChanges(node, marks);
-    if (!changes) return;
-    await step.change(`${changes.description} on Node ${host.name}`, () =>
-      withRetry(
-        `mark Node ${host.name}`,
-        async () => {
-          const patch = nodeChanges(await api.get(ref), marks)?.patch;
-          if (patch) await api.patch(ref, patch);
-        },
-        { ...wait, timeoutMs: timeouts.apiCallMs, retryOn: isConflict },
-      ),
+    const host = firstControlPlane(step.data.cluster);
+    await markNode(step, host, controlPlaneMarks(step.data.cluster, host));
+  },
+};
+
+/**
+ * The workers' labels and taints from the cluster file, through the API: the kubelet may not set
+ * `node-role.kubernetes.io/*` labels itself, and taints registered by flag are only applied once.
+ */
+export const markWorkersPhase: LocalPhase<ApiRun & { hosts: readonly ClusterHost[] }, ClusterHost> = {
+  id: "mark-workers",
+  title: "Label and taint the workers as the cluster file says",
+  help: "For every worker of the run with labels or taints in the cluster file: wait for its Node, then add what it lacks (labels such as node-role.kubernetes.io/worker can only be set through the API).",
+  run: async (step) => {
+    const workers = step.data.hosts.filter(
+      (host) =>
+        host.spec.role === "worker" &&
+        (Object.keys(host.spec.labels).length > 0 || host.spec.taints.length > 0),
     );
+    for (const worker of workers)
+      await markNode(step, worker.spec, {
+        labels: worker.spec.labels,
+        taints: worker.spec.taints,
+        unwanted: [],
+      });
   },
 };
 
