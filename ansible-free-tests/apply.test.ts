@@ -136,7 +136,13 @@ describe("kubeforge apply, join and token on real hosts (recording fake API serv
               version: VERSION,
               networking: { podSubnet: "198.19.0.0/17", serviceSubnet: "198.19.128.0/20" },
             },
-            hosts: nodes.map((node) => ({ name: node.name, address: node.address, role: node.role })),
+            hosts: nodes.map((node) => ({
+              name: node.name,
+              address: node.address,
+              role: node.role,
+              // A label only the API can set: mark-workers applies it after w1 registers.
+              ...(node.name === "w1" && { labels: { "node-role.kubernetes.io/worker": "" } }),
+            })),
             artifacts: { source: "bundle", bundle: "bundle.tar" },
           },
         }),
@@ -186,8 +192,13 @@ describe("kubeforge apply, join and token on real hosts (recording fake API serv
     expect(first.stderr).toContain("3 nodes Ready with kubelet v1.30.14");
     expect(first.stderr).toMatch(/answers with Kubernetes v1\.30\.14/);
 
-    // Exactly kubeadm init's objects, each written once.
-    expect(writesOf(standIns)).toEqual(KUBEADM_INIT_WRITES);
+    // Exactly kubeadm init's objects, each written once, and w1's label from the cluster file.
+    expect(writesOf(standIns)).toEqual([...KUBEADM_INIT_WRITES, "patch Node w1"].sort());
+    expect(
+      standIns.fake.object({ apiVersion: "v1", kind: "Node", name: "w1" })?.metadata.labels,
+    ).toMatchObject({
+      "node-role.kubernetes.io/worker": "",
+    });
     const cp1 = standIns.fake.object({ apiVersion: "v1", kind: "Node", name: "cp1" });
     expect(cp1?.metadata).toMatchObject({
       labels: {
@@ -321,9 +332,9 @@ describe("kubeforge apply, join and token on real hosts (recording fake API serv
       "No such file",
     );
     expect(await must(lab, w2, "ip -4 route show")).not.toContain(nodeOf("cp1").podCIDR);
-    standIns.fake.clearRecords();
-
-    const joined = await kubeforge([
+    // Credentials left by another cluster would make its kubelet ignore the bootstrap kubeconfig.
+    await must(lab, w2, "mkdir -p /etc/kubernetes && echo 'apiVersion: v1' > /etc/kubernetes/kubelet.conf");
+    const JOIN_W2 = [
       "join",
       "-f",
       "cluster.yaml",
@@ -333,7 +344,16 @@ describe("kubeforge apply, join and token on real hosts (recording fake API serv
       "60s",
       "--ignore-preflight-errors",
       "KubeletKernelSettings",
-    ]);
+    ];
+    const refused = await kubeforge(JOIN_W2);
+    expect(refused.code, show(refused)).toBe(2);
+    expect(refused.stderr).toContain("w2:/etc/kubernetes/kubelet.conf");
+    expect(refused.stderr).toContain("kubeforge reset -f cluster.yaml --hosts w2");
+    expect(changesOf(refused)).toEqual({});
+    await must(lab, w2, "rm /etc/kubernetes/kubelet.conf");
+    standIns.fake.clearRecords();
+
+    const joined = await kubeforge(JOIN_W2);
     expect(joined.code, `${show(joined)}\n${standIns.log.join("\n")}`).toBe(0);
     expect(Object.keys(changesOf(joined))).toEqual(["w2"]);
     expect(writesOf(standIns)).toEqual([]);

@@ -1,12 +1,15 @@
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseKubeconfig } from "../certs/pki.js";
+import { clusterFile, tempClusterDir } from "../certs/testing.js";
+import { runWorkflow } from "../workflow/runner.js";
 import {
   controlPlanePki,
   KUBELET_CLIENT_CURRENT,
   rotatingKubeletConf,
+  storePhase,
   withEndpointEntry,
 } from "./init-node.js";
 
@@ -87,6 +90,46 @@ describe("controlPlanePki", () => {
       ]);
     } finally {
       await rm(store, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("certs/store", () => {
+  async function runStore(clusterDir: string, dryRun: boolean) {
+    const cluster = clusterFile({ controlPlanes: 1 });
+    const data = {
+      file: "cluster.yaml",
+      cluster,
+      hosts: [],
+      facts: new Map(),
+      ignorePreflightErrors: [],
+      checks: [],
+      nodeChecks: [],
+      members: new Set<string>(),
+      now: Date.now,
+      clusterDir,
+      timeouts: { kubeletHealthMs: 1, controlPlaneMs: 1 },
+    };
+    return runWorkflow(
+      { command: "test", phases: [storePhase] },
+      { data, dryRun, concurrency: 1, emit: () => undefined, signal: new AbortController().signal },
+    );
+  }
+
+  it("in a dry run says what it would generate and writes nothing; then generates it once", async () => {
+    const { dir, cleanup } = await tempClusterDir();
+    try {
+      const planned = await runStore(dir, true);
+      expect(Object.values(planned.changes).flat()).toEqual([
+        expect.stringMatching(/^generate \d+ files in the local store/),
+      ]);
+      await expect(readdir(dir)).rejects.toThrow();
+      const made = await runStore(dir, false);
+      expect(Object.values(made.changes).flat()).toHaveLength(1);
+      expect(await readdir(join(dir, "pki"))).toContain("ca.crt");
+      expect((await runStore(dir, false)).changes).toEqual({});
+    } finally {
+      await cleanup();
     }
   });
 });

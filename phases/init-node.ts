@@ -5,7 +5,7 @@
 import { readdir, readFile } from "node:fs/promises";
 import { join, posix, relative } from "node:path";
 import { currentCredentials, serializeKubeconfig } from "../certs/kubeconfigs.js";
-import { ensurePki, parseKubeconfig, pkiInputs } from "../certs/pki.js";
+import { ensurePki, missingFiles, parseKubeconfig, pkiInputs } from "../certs/pki.js";
 import { nodeIp } from "../certs/specs.js";
 import { parseIp } from "../config/net.js";
 import type { HostSpec } from "../config/schema.js";
@@ -91,9 +91,12 @@ export const caCheckPhase: LocalPhase<NodeSetupRun, ClusterHost> = {
 // ---------------------------------------------------------------------------------------------
 // certs and kubeconfig: from the local store to /etc/kubernetes
 
+/** The store's files under `dir`; dotfiles are the store's own temp files (a killed write leaves one). */
 async function filesUnder(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
-  return entries.filter((entry) => entry.isFile()).map((entry) => join(entry.parentPath, entry.name));
+  return entries
+    .filter((entry) => entry.isFile() && !entry.name.startsWith("."))
+    .map((entry) => join(entry.parentPath, entry.name));
 }
 
 /** kubeadm's modes: certificates 0644; private keys, and sa.pub beside sa.key, 0600 (§1.7). */
@@ -117,13 +120,31 @@ export async function controlPlanePki(clusterDir: string, node: string): Promise
   return files.flat();
 }
 
-const storePhase: LocalPhase<NodeSetupRun, ClusterHost> = {
+export const storePhase: LocalPhase<NodeSetupRun, ClusterHost> = {
   id: "store",
   title: "Generate what the local store lacks",
   help: "CAs, the service-account key pair, every control plane's certificates and every kubeconfig, in the local store (kubeforge certs generate); valid material is kept.",
   run: async (step) => {
-    const result = await ensurePki(step.data.cluster, step.data.clusterDir, { clusterFile: step.data.file });
-    if (result.created.length > 0) step.log(`generated ${result.created.join(", ")}`);
+    const { cluster, clusterDir, file } = step.data;
+    // A CA certificate without its key is an external CA: its key is meant to be missing.
+    const externalCaKey = async (path: string) =>
+      /(^|\/)(ca|front-proxy-ca)\.key$/.test(path) &&
+      (await readFile(join(clusterDir, path.replace(/\.key$/, ".crt"))).then(
+        () => true,
+        () => false,
+      ));
+    const absent = await missingFiles(cluster, clusterDir);
+    const external = await Promise.all(absent.map(externalCaKey));
+    const missing = absent.filter((_, i) => !external[i]);
+    if (missing.length === 0) {
+      // Still checked against the file: a certificate that no longer matches stops the run.
+      await ensurePki(cluster, clusterDir, { clusterFile: file });
+      return;
+    }
+    await step.change(`generate ${missing.length} files in the local store ${clusterDir}`, async () => {
+      const result = await ensurePki(cluster, clusterDir, { clusterFile: file });
+      step.log(`generated ${result.created.join(", ")}`);
+    });
   },
 };
 
@@ -153,7 +174,7 @@ async function controlPlaneKubeconfigs(clusterDir: string, node: string): Promis
     dirs.map(async (dir) =>
       Promise.all(
         (await readdir(dir).catch(() => []))
-          .filter((name) => name.endsWith(".conf"))
+          .filter((name) => name.endsWith(".conf") && !name.startsWith("."))
           .map(async (name) => ({
             path: `${KUBERNETES_DIR}/${name}`,
             mode: 0o600,

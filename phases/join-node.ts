@@ -10,7 +10,8 @@ import type { ClusterHost } from "../hosts/open.js";
 import { nodeFiles } from "../node/files.js";
 import { KUBERNETES_DIR } from "../node/paths.js";
 import { presentFiles, syncNodeFiles } from "../node/sync-files.js";
-import type { HostPhase, HostStep } from "../workflow/phase.js";
+import { PkiError, type PkiProblem } from "../workflow/errors.js";
+import type { HostPhase, HostStep, LocalPhase } from "../workflow/phase.js";
 import { factsOf } from "./cluster-run.js";
 import {
   KUBELET_CLIENT_CURRENT,
@@ -81,33 +82,53 @@ async function clusterCa(run: JoinRun): Promise<string> {
   return readFile(join(run.clusterDir, "pki/ca.crt"), "utf8");
 }
 
-/** Reads the certificate block of the kubelet's rotated client certificate, if any. */
-async function rotatedCertificate(host: ClusterHost, signal: AbortSignal): Promise<string> {
+/** Whether kubelet.conf exists, and the certificate block of the kubelet's rotated client certificate (the key stays on the node). */
+async function kubeletIdentity(
+  host: ClusterHost,
+  signal: AbortSignal,
+): Promise<{ conf: boolean; certificate: string }> {
   const out = await host.host.exec(
-    `[ -f ${KUBELET_CONF} ] && sed -n '/BEGIN CERTIFICATE/,/END CERTIFICATE/p' ${KUBELET_CLIENT_CURRENT} 2>/dev/null || true`,
+    `[ -f ${KUBELET_CONF} ] && echo '# kubelet.conf'; sed -n '/BEGIN CERTIFICATE/,/END CERTIFICATE/p' ${KUBELET_CLIENT_CURRENT} 2>/dev/null; true`,
     { sudo: host.sudo, signal },
   );
-  return out.stdout;
+  return {
+    conf: out.stdout.startsWith("# kubelet.conf"),
+    certificate: out.stdout.replace(/^# kubelet\.conf\n/, ""),
+  };
 }
 
 /**
  * Notes the workers that already hold a valid client certificate from this cluster's CA: they
- * joined before (the API tells whether their Node still exists), so kubelet-start leaves them be.
+ * joined before and are not bootstrapped again. A worker with a kubelet.conf but no such
+ * certificate (another cluster's, or expired) stops the run before any change, as kubeadm's
+ * FileAvailable check does: its kubelet would ignore the bootstrap kubeconfig.
  */
-export const joinedCheckPhase: HostPhase<JoinRun, ClusterHost> = {
+export const joinedCheckPhase: LocalPhase<JoinRun, ClusterHost> = {
   id: "joined",
   prerequisite: true,
   title: "Find the workers that already joined",
   help: `A worker whose ${KUBELET_CONF} exists and whose ${KUBELET_CLIENT_CURRENT} is signed by the cluster CA and valid has joined; it is not bootstrapped again.`,
-  hosts: (run) => run.hosts.filter((host) => host.spec.role === "worker"),
-  run: async ({ host, data, signal, log }) => {
+  run: async ({ data, signal, log }) => {
     const caPem = await clusterCa(data).catch(() => undefined);
-    if (!caPem) return;
-    const pem = await rotatedCertificate(host, signal);
-    if (pem && validClientCertificate(pem, caPem, new Date(data.now()))) {
-      data.bootstrapped.add(host.name);
-      log("joined already: holds a valid client certificate");
-    }
+    const workers = data.hosts.filter((host) => host.spec.role === "worker");
+    const identities = await Promise.all(workers.map((host) => kubeletIdentity(host, signal)));
+    const problems: PkiProblem[] = [];
+    workers.forEach((host, i) => {
+      const identity = identities[i];
+      if (!identity) return;
+      if (caPem && validClientCertificate(identity.certificate, caPem, new Date(data.now()))) {
+        data.bootstrapped.add(host.name);
+        log(`${host.name}: joined already (holds a valid client certificate)`);
+      } else if (identity.conf) {
+        problems.push({
+          subject: `${host.name}:${KUBELET_CONF}`,
+          problem:
+            "the kubelet has credentials, but no valid client certificate from this cluster's CA (another cluster's, or expired)",
+          fix: `wipe the host with \`kubeforge reset -f ${data.file} --hosts ${host.name}\`, then join it again`,
+        });
+      }
+    });
+    if (problems.length > 0) throw new PkiError(data.clusterDir, problems);
   },
 };
 
@@ -126,45 +147,66 @@ async function workerFiles(step: Step) {
   }).filter((file) => KUBELET_FILES.includes(file.path));
 }
 
-async function kubeletConfLoadable(step: Step): Promise<boolean> {
-  const present = await presentFiles(step.host, [KUBELET_CONF, KUBELET_CLIENT_CURRENT], step.signal);
-  return present.has(KUBELET_CONF) && present.has(KUBELET_CLIENT_CURRENT);
+/** The kubelet's TLS bootstrap is done when its rotated client certificate is this cluster's and valid. */
+async function bootstrapDone(step: Step, caPem: string): Promise<boolean> {
+  const { certificate } = await kubeletIdentity(step.host, step.signal);
+  return validClientCertificate(certificate, caPem, new Date(step.data.now()));
 }
 
 export const joinKubeletStartPhase: HostPhase<JoinRun, ClusterHost> = {
   id: "kubelet-start",
-  title: "Bootstrap the workers' kubelets with a bootstrap token",
-  help: `Writes ${PKI_DIR}/ca.crt, ${BOOTSTRAP_KUBELET_CONF} (the endpoint, the CA and a bootstrap token, over the verified SSH channel) and the kubelet's files, starts the kubelet and waits for its TLS bootstrap (${KUBELET_CONF}); then removes the bootstrap kubeconfig.`,
-  hosts: (run) => run.hosts.filter((host) => host.spec.role === "worker" && !run.bootstrapped.has(host.name)),
+  title: "Start the workers' kubelets; bootstrap the new ones with a bootstrap token",
+  help: `Every worker gets ${PKI_DIR}/ca.crt and the kubelet's files, and a running kubelet. A worker without a client certificate of the cluster also gets ${BOOTSTRAP_KUBELET_CONF} (the endpoint, the CA and a bootstrap token, over the verified SSH channel); kubeforge waits for its TLS bootstrap (a valid ${KUBELET_CLIENT_CURRENT}), then removes the bootstrap kubeconfig.`,
+  hosts: (run) => run.hosts.filter((host) => host.spec.role === "worker"),
   run: async (step) => {
-    const { data } = step;
-    if (!data.token)
-      throw new Error("no bootstrap token: the bootstrap-token phase must run before kubelet-start");
+    const { data, host } = step;
     const caPem = await clusterCa(data);
-    const bootstrap = bootstrapKubeconfig({
-      server: pkiInputs(data.cluster).endpoint.url,
-      caPem,
-      token: data.token,
-    });
+    const joined = data.bootstrapped.has(host.name);
+    if (!joined && !data.token)
+      throw new Error(
+        "no bootstrap token for the new worker: the bootstrap-token phase makes one (do not skip it, or run the whole join)",
+      );
+    const bootstrap =
+      !joined && data.token
+        ? [
+            {
+              path: BOOTSTRAP_KUBELET_CONF,
+              mode: 0o600,
+              content: bootstrapKubeconfig({
+                server: pkiInputs(data.cluster).endpoint.url,
+                caPem,
+                token: data.token,
+              }),
+            },
+          ]
+        : [];
     const changed = await syncNodeFiles(step, [
       { path: `${PKI_DIR}/ca.crt`, mode: 0o644, content: caPem },
-      { path: BOOTSTRAP_KUBELET_CONF, mode: 0o600, content: bootstrap },
+      ...bootstrap,
       ...(await workerFiles(step)),
     ]);
-    await startKubelet(step, changed);
-    if (step.dryRun) return;
-    const { kubeletHealthMs, controlPlaneMs } = data.timeouts;
-    await waitOnNode(step, "the kubelet's healthz", kubeletHealthMs, () => kubeletHealthy(step), []);
-    await waitOnNode(
+    await startKubelet(
       step,
-      `the TLS bootstrap (${KUBELET_CONF})`,
-      controlPlaneMs,
-      () => kubeletConfLoadable(step),
-      [],
+      changed.filter((path) => path !== BOOTSTRAP_KUBELET_CONF),
     );
-    await step.change(`remove ${BOOTSTRAP_KUBELET_CONF} (the kubelet has its own certificate)`, () =>
-      step.host.host.exec(`rm -f ${BOOTSTRAP_KUBELET_CONF}`, { sudo: step.host.sudo, signal: step.signal }),
-    );
-    data.bootstrapped.add(step.host.name);
+    if (step.dryRun) return;
+    if (!joined) {
+      const { kubeletHealthMs, controlPlaneMs } = data.timeouts;
+      await waitOnNode(step, "the kubelet's healthz", kubeletHealthMs, () => kubeletHealthy(step), []);
+      await waitOnNode(
+        step,
+        `the kubelet's TLS bootstrap (${KUBELET_CLIENT_CURRENT})`,
+        controlPlaneMs,
+        () => bootstrapDone(step, caPem),
+        [],
+      );
+      data.bootstrapped.add(host.name);
+    }
+    // The bootstrap kubeconfig holds a token: it goes once the kubelet has its own certificate,
+    // also when an earlier run stopped before removing it.
+    if ((await presentFiles(host, [BOOTSTRAP_KUBELET_CONF], step.signal)).has(BOOTSTRAP_KUBELET_CONF))
+      await step.change(`remove ${BOOTSTRAP_KUBELET_CONF} (the kubelet has its own certificate)`, () =>
+        host.host.exec(`rm -f ${BOOTSTRAP_KUBELET_CONF}`, { sudo: host.sudo, signal: step.signal }),
+      );
   },
 };
