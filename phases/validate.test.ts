@@ -447,3 +447,23 @@ describe("validate full", () => {
     expect(api.writes).toEqual([]);
   });
 });
+
+describe("validate with addons.cni: none", () => {
+  it("asks for registration only: NotReady nodes and a pending CoreDNS wait for the user's pod network", () => {
+    const networkless = structuredClone(cluster);
+    networkless.spec.addons.cni = "none";
+    const nodes = ["cp1", "cp2", "w1"].map((name) =>
+      node(name, { ready: false, message: "container runtime network not ready: NetworkReady=false" }),
+    );
+    const pods = standardPods().map((pod) =>
+      pod.metadata.name.startsWith("coredns") ? { ...pod, status: { phase: "Pending" } } : pod,
+    );
+    expect(clusterProblems({ cluster: networkless, hosts }, nodes, pods)).toEqual([]);
+    expect(clusterProblems({ cluster, hosts }, nodes, pods).map((p) => p.subject)).toEqual([
+      "cp1",
+      "cp2",
+      "w1",
+      "pod kube-system/coredns-7d9f-a1b on cp1",
+    ]);
+  });
+});

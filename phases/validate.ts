@@ -179,6 +179,8 @@ function missingPods(
   return problems;
 }
 
+const withoutPodNetwork = (run: Pick<ValidateRun, "cluster">) => run.cluster.spec.addons.cni === "none";
+
 /** What is wrong with the hosts' Nodes and with kube-system's pods, as the API has them now. */
 export function clusterProblems(
   run: Pick<ValidateRun, "cluster" | "hosts">,
@@ -196,7 +198,8 @@ export function clusterProblems(
       continue;
     }
     const ready = node.status?.conditions?.find((c) => c.type === "Ready");
-    if (ready?.status !== "True")
+    // With addons.cni: none the user brings the pod network: until then nodes stay NotReady.
+    if (ready?.status !== "True" && !withoutPodNetwork(run))
       add(
         ready
           ? `not Ready (${ready.reason ?? ready.status}${ready.message ? `: ${ready.message}` : ""})`
@@ -222,7 +225,12 @@ export function clusterProblems(
       );
   }
   problems.push(...missingPods(run, pods.map(asPod)));
-  for (const pod of pods.map(asPod).filter((candidate) => !healthy(candidate))) {
+  // CoreDNS cannot start before there is a pod network.
+  const waitsForNetwork = (pod: PodView) =>
+    withoutPodNetwork(run) && pod.metadata.labels?.["k8s-app"] === "kube-dns";
+  for (const pod of pods
+    .map(asPod)
+    .filter((candidate) => !healthy(candidate) && !waitsForNetwork(candidate))) {
     const state = podState(pod);
     const node = pod.spec?.nodeName;
     problems.push({
@@ -278,9 +286,12 @@ const clusterPhase: LocalPhase<ValidateRun, ClusterHost> = {
       });
     }
     if (problems.length > 0) throw new ValidationError(problems);
-    step.log(
-      `${step.data.hosts.length} nodes Ready with kubelet ${step.data.cluster.spec.kubernetes.version}`,
-    );
+    const { hosts, cluster } = step.data;
+    if (withoutPodNetwork(step.data))
+      step.warn(
+        `${hosts.length} nodes registered with kubelet ${cluster.spec.kubernetes.version}; addons.cni is none: they turn Ready, and CoreDNS starts, once you install a pod network`,
+      );
+    else step.log(`${hosts.length} nodes Ready with kubelet ${cluster.spec.kubernetes.version}`);
   },
 };
 
