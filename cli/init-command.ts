@@ -8,6 +8,7 @@ import { serverVersion } from "../api/client.js";
 import { workstationAdmin } from "../certs/admin-kubeconfig.js";
 import { parseGoDuration } from "../certs/duration.js";
 import { ADMIN_KUBECONFIG, parseKubeconfig, serializeKubeconfig } from "../certs/pki.js";
+import { normalizeImageRef } from "../config/images.js";
 import type { ClusterFile } from "../config/schema.js";
 import type { ClusterHost } from "../hosts/open.js";
 import { addonsPhase } from "../phases/addons.js";
@@ -71,8 +72,9 @@ export const controlPlanePhases: readonly SetupPhase[] = [
 
 /** The end of init, join and apply: the pod network, the admin's kubeconfig, the validation. */
 export const finishPhases: readonly SetupPhase[] = [
-  withApi<ClusterSetupRun, ClusterHost>(podNetworkPhase),
+  // First: if what follows fails, kubectl already works for looking into it.
   adminKubeconfigPhase,
+  withApi<ClusterSetupRun, ClusterHost>(podNetworkPhase),
   withApi<ClusterSetupRun, ClusterHost>(validatePhase),
 ];
 
@@ -140,6 +142,23 @@ function bundledTestImage(run: PrepareRun): string | undefined {
     .find((ref) => ref.includes("busybox"));
 }
 
+/**
+ * --validate full runs its pods from an image every node has: the bundle's (imported by prepare,
+ * and run with imagePullPolicy Never). Found missing only after the cluster is built would waste the
+ * run: it is bad input, refused before any host is touched.
+ */
+function refuseMissingTestImage(run: PrepareRun, image: string | undefined, flags: WorkflowFlags): void {
+  const bundled = run.bundle.manifest.files.flatMap((file) => file.images ?? []).map(normalizeImageRef);
+  if (image === undefined)
+    throw new UsageError(
+      `--validate full runs a busybox-class image (sh, wget, httpd), and the bundle ${flags.bundle ?? run.cluster.spec.artifacts.bundle} has none: add one to its images/ (e.g. docker save busybox:1.36) or name one with --test-image`,
+    );
+  if (run.cluster.spec.artifacts.source === "bundle" && !bundled.includes(normalizeImageRef(image)))
+    throw new UsageError(
+      `--test-image ${image}: not in the bundle, so no node has it (pods run it with imagePullPolicy Never): add it to the bundle's images/`,
+    );
+}
+
 /** The API as a user's kubectl reaches it: the admin kubeconfig, through controlPlaneEndpoint. */
 async function reachApi(cluster: ClusterFile, clusterDir: string): Promise<string> {
   const admin = workstationAdmin(
@@ -161,37 +180,42 @@ export async function prepareSetupRun(
   pick: (hosts: readonly ClusterHost[]) => readonly ClusterHost[],
 ): Promise<PreparedRun<ClusterSetupRun>> {
   const prepared = await prepareClusterRun(flags, context);
-  let bundled: PreparedRun<ClusterSetupRun> | undefined;
+  const { cluster, file } = prepared.data;
   try {
-    const { cluster, file } = prepared.data;
     refuseSeveralControlPlanes(cluster, file);
-    const timeoutMs = flags.timeout as number;
-    const clusterDir = join(context.stateDir, cluster.metadata.name);
-    const withData = await withBundle(
-      {
-        ...prepared,
-        data: {
-          ...prepared.data,
-          hosts: pick(prepared.data.hosts),
-          clusterDir,
-          timeouts: { kubeletHealthMs: timeoutMs, controlPlaneMs: timeoutMs },
-          bootstrapped: new Set<string>(),
-          wait: { timeoutMs, intervalMs: 1_000 },
-          validate: flags.validate as "basic" | "full",
-          reachApi: () => reachApi(cluster, clusterDir),
-          userKubeconfig: defaultKubeconfigPath(context.io.env, context.io.homeDir),
-        },
-      },
-      flags,
-      context,
-    );
-    const testImage = (flags.testImage as string | undefined) ?? bundledTestImage(withData.data);
-    bundled = { ...withData, data: { ...withData.data, ...(testImage && { testImage }) } };
-    return bundled;
   } catch (error) {
-    if (!bundled) await prepared.close?.();
+    await prepared.close?.();
     throw error;
   }
+  const timeoutMs = flags.timeout as number;
+  const clusterDir = join(context.stateDir, cluster.metadata.name);
+  // withBundle closes the connections itself when the bundle is refused.
+  const bundled = await withBundle(
+    {
+      ...prepared,
+      data: {
+        ...prepared.data,
+        hosts: pick(prepared.data.hosts),
+        clusterDir,
+        timeouts: { kubeletHealthMs: timeoutMs, controlPlaneMs: timeoutMs },
+        bootstrapped: new Set<string>(),
+        wait: { timeoutMs, intervalMs: 1_000 },
+        validate: flags.validate as "basic" | "full",
+        reachApi: () => reachApi(cluster, clusterDir),
+        userKubeconfig: defaultKubeconfigPath(context.io.env, context.io.homeDir),
+      },
+    },
+    flags,
+    context,
+  );
+  const testImage = (flags.testImage as string | undefined) ?? bundledTestImage(bundled.data);
+  try {
+    if (flags.validate === "full") refuseMissingTestImage(bundled.data, testImage, flags);
+  } catch (error) {
+    await bundled.close?.();
+    throw error;
+  }
+  return { ...bundled, data: { ...bundled.data, ...(testImage && { testImage }) } };
 }
 
 /** The summary of init, join and apply: what changed, and what to run next. */
@@ -200,9 +224,11 @@ export function setupSummary(
   changes: Record<string, string[]>,
   dryRun: boolean,
 ): string {
-  const next = dryRun
-    ? ""
-    : `\nNext: kubectl --context kubeforge-${data.cluster.metadata.name}-admin@kubeforge-${data.cluster.metadata.name} get nodes\nA join command for kubeadm: kubeforge token create -f ${data.file} --print-join-command\n`;
+  // Only once the admin kubeconfig is merged: before that the context does not exist.
+  const next =
+    dryRun || !data.adminContext
+      ? ""
+      : `\nNext: kubectl --context ${data.adminContext} get nodes\nA join command for kubeadm: kubeforge token create -f ${data.file} --print-join-command\n`;
   return `${formatChanges(changes, dryRun)}${next}`;
 }
 

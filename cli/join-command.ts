@@ -1,7 +1,10 @@
 // `kubeforge join`: workers into the cluster, as `kubeadm join` does it, all at once from the
 // workstation. The phase list below is the whole workflow. The control plane takes part too: it
 // needs the routes to the new nodes' pods.
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import { type Command, Option } from "commander";
+import { ADMIN_KUBECONFIG } from "../certs/pki.js";
 import type { ClusterHost } from "../hosts/open.js";
 import { bootstrapTokenPhase, markWorkersPhase } from "../phases/init-api.js";
 import { etcHostsPhase } from "../phases/init-node.js";
@@ -33,6 +36,27 @@ export const tokenForJoinPhase: LocalPhase<ClusterSetupRun, ClusterHost> = {
   runIf: (run) => workersToBootstrap(run).length > 0,
 };
 
+/**
+ * join needs a cluster: the control plane's CA must be the store's (ca-check ran before) and the
+ * store must hold admin.conf. Otherwise it stops before any change, naming the command to run first.
+ */
+const initialisedCheckPhase: LocalPhase<ClusterSetupRun, ClusterHost> = {
+  id: "control-plane-check",
+  prerequisite: true,
+  title: "Check that the control plane is set up",
+  run: async ({ data }) => {
+    const controlPlane = data.hosts.find((host) => host.spec.role === "control-plane");
+    const admin = await readFile(join(data.clusterDir, ADMIN_KUBECONFIG)).then(
+      () => true,
+      () => false,
+    );
+    if (!controlPlane || !data.members.has(controlPlane.name) || !admin)
+      throw new UsageError(
+        `the control plane ${controlPlane?.name ?? ""} is not set up by this workstation's store (${data.clusterDir}) yet: run \`kubeforge init -f ${data.file}\` (or \`kubeforge apply -f ${data.file}\`, which does both) first`,
+      );
+  },
+};
+
 /** What joining workers takes after the hosts are prepared. */
 export const joinPhases: readonly Phase<ClusterSetupRun, ClusterHost>[] = [
   etcHostsPhase,
@@ -43,7 +67,14 @@ export const joinPhases: readonly Phase<ClusterSetupRun, ClusterHost>[] = [
 
 export const joinWorkflow: Workflow<ClusterSetupRun, ClusterHost> = {
   command: "join",
-  phases: [...groundworkPhases, joinedCheckPhase, ...hostSetupPhases, ...joinPhases, ...finishPhases],
+  phases: [
+    ...groundworkPhases,
+    initialisedCheckPhase,
+    joinedCheckPhase,
+    ...hostSetupPhases,
+    ...joinPhases,
+    ...finishPhases,
+  ],
 };
 
 /** The workers --hosts names (default: all), plus the control plane; unknown names are bad input. */

@@ -25,7 +25,7 @@ import {
 } from "../api/tokens.js";
 import { shortHumanDuration } from "../certs/duration.js";
 import { ADMIN_KUBECONFIG, parseKubeconfig } from "../certs/pki.js";
-import { apiDialAddress } from "../certs/specs.js";
+import { apiDialAddress, nodeIp, pkiInputs } from "../certs/specs.js";
 import { formatBootstrapToken, generateBootstrapToken, parseBootstrapToken } from "../certs/tokens.js";
 import { loadClusterFile } from "../config/load.js";
 import { InternalError, UsageError } from "../workflow/errors.js";
@@ -104,6 +104,16 @@ function tokenToCreate(tokenText: string | undefined, flags: CreateFlags, now: D
   };
 }
 
+/** The /etc/hosts line for kubeforge's default endpoint name, when the file sets no controlPlaneEndpoint. */
+async function endpointHostsLine(context: CliContext, file: string): Promise<string | undefined> {
+  const { io } = context;
+  const { cluster } = await loadClusterFile(file, { env: io.env, homeDir: io.homeDir, cwd: io.cwd });
+  if (cluster.spec.kubernetes.controlPlaneEndpoint !== undefined) return undefined;
+  const first = cluster.spec.hosts.find((host) => host.role === "control-plane");
+  const ip = first && nodeIp(first);
+  return ip ? `${ip} ${pkiInputs(cluster).endpoint.host}` : undefined;
+}
+
 /** The join command, with the server and CA of admin.conf's cluster, as kubeadm reads its kubeconfig. */
 function joinCommandFor(kubeconfig: string, row: TokenRow): string {
   const cluster = parseKubeconfig(kubeconfig).clusters[0]?.cluster;
@@ -158,6 +168,11 @@ export function tokenCommands(open: ApiOpener = openClusterApi): CommandInstalle
         }
         await api.apply(tokenToSecret(row));
         io.stdout.write(`${output}\n`);
+        const hostsLine = flags.printJoinCommand ? await endpointHostsLine(context, flags.file) : undefined;
+        if (hostsLine)
+          io.stderr.write(
+            `note: the endpoint resolves through /etc/hosts on the nodes kubeforge set up; on another host add first: ${hostsLine}\n`,
+          );
       });
 
     token

@@ -11,6 +11,8 @@ export interface AdminKubeconfigRun {
   clusterDir: string;
   /** $KUBECONFIG's first file or ~/.kube/config. */
   userKubeconfig: string;
+  /** The merged context, once the phase has run (and not in a dry run). */
+  adminContext?: string;
 }
 
 export const adminKubeconfigPhase: LocalPhase<AdminKubeconfigRun, ClusterHost> = {
@@ -30,6 +32,7 @@ export const adminKubeconfigPhase: LocalPhase<AdminKubeconfigRun, ClusterHost> =
         writeAdminKubeconfig(userKubeconfig, plan),
       );
     }
+    if (!step.dryRun) step.data.adminContext = plan.context;
     step.log(`kubectl --context ${plan.context} get nodes`);
   },
 };
