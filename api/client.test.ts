@@ -13,7 +13,7 @@ import {
   openClusterApi,
   type RetryOptions,
   serverVersion,
-  waitFor,
+  withRetry,
 } from "./client.js";
 import type { ObjectRef } from "./cluster-api.js";
 import { type RecordingFakeApiServer, startFakeApiServerFromStore } from "./fake-apiserver.js";
@@ -180,8 +180,67 @@ describe("openClusterApi", () => {
       retry: { timeoutMs: 300, intervalMs: 100 },
     });
     await expect(api.get(KUBE_SYSTEM)).rejects.toThrow(
-      /^timed out after 300ms waiting for get Namespace kube-system to succeed \(\d tries, every 100ms\); last error: cannot get Namespace kube-system: .*ECONNREFUSED/,
+      /^timed out after 300 ms waiting for get Namespace kube-system to succeed \([2-5] tries, every 100 ms\); last error: cannot get Namespace kube-system: .*ECONNREFUSED/,
     );
+  });
+
+  it("with a retry timeout of 0 asks once and throws the client's own error (how a dry run reads)", async () => {
+    const port = await freePort();
+    const api = openClusterApi({
+      kubeconfig: superAdmin,
+      dial: { host: "127.0.0.1", port },
+      retry: { timeoutMs: 0, intervalMs: 100 },
+    });
+    const started = performance.now();
+    const error = await api.get(KUBE_SYSTEM).catch((e: unknown) => e);
+    expect(performance.now() - started).toBeLessThan(1_000);
+    expect(error).toBeInstanceOf(ApiError);
+    expect((error as ApiError).transient).toBe(true);
+    expect(messageOf(error)).toMatch(/^cannot get Namespace kube-system: .*ECONNREFUSED/);
+  });
+});
+
+describe("withRetry", () => {
+  it("retries what retryOn picks until the call succeeds, and ends at once on any other error", async () => {
+    let calls = 0;
+    const conflict = new ApiError("cannot patch Node cp1: Conflict", 409, "Conflict", false, {});
+    expect(
+      await withRetry(
+        "patch Node cp1",
+        async () => {
+          calls += 1;
+          if (calls < 3) throw conflict;
+          return "patched";
+        },
+        { timeoutMs: 1_000, intervalMs: 1, retryOn: (e) => e === conflict },
+      ),
+    ).toBe("patched");
+    expect(calls).toBe(3);
+    calls = 0;
+    // Default retryOn: transient errors only; a Conflict is not one.
+    await expect(
+      withRetry(
+        "patch Node cp1",
+        async () => {
+          calls += 1;
+          throw conflict;
+        },
+        { timeoutMs: 1_000, intervalMs: 1 },
+      ),
+    ).rejects.toBe(conflict);
+    expect(calls).toBe(1);
+  });
+
+  it("stops when the run is interrupted", async () => {
+    const controller = new AbortController();
+    const transient = new ApiError("cannot get Node cp1: no answer in time", undefined, undefined, true, {});
+    const retrying = withRetry("get Node cp1", () => Promise.reject(transient), {
+      timeoutMs: 60_000,
+      intervalMs: 10,
+      signal: controller.signal,
+    });
+    setTimeout(() => controller.abort(), 30);
+    await expect(retrying).rejects.toBeInstanceOf(InterruptedError);
   });
 });
 
@@ -190,37 +249,6 @@ describe("serverVersion", () => {
     await expect(
       serverVersion({ kubeconfig: admin, dial: { host: fake.host, port: fake.port } }),
     ).resolves.toBe("v0.0.0-kubeforge-recording-fake");
-  });
-});
-
-describe("waitFor", () => {
-  it("says what it polled, for how long and the hint", async () => {
-    await expect(
-      waitFor("the Node cp1 to register", async () => undefined, 120, {
-        intervalMs: 50,
-        hint: "Is the kubelet running?",
-      }),
-    ).rejects.toThrow(
-      /^timed out after 120ms waiting for the Node cp1 to register \(\d tries, every 50ms\)\. Is the kubelet running\?$/,
-    );
-  });
-
-  it("returns the first value, and ends at once on an error it does not retry", async () => {
-    let calls = 0;
-    expect(
-      await waitFor("three calls", async () => (++calls === 3 ? "done" : undefined), 1000, { intervalMs: 1 }),
-    ).toBe("done");
-    await expect(waitFor("a bug", () => Promise.reject(new TypeError("boom")), 1000)).rejects.toThrow("boom");
-  });
-
-  it("stops when the run is interrupted", async () => {
-    const controller = new AbortController();
-    const waiting = waitFor("forever", async () => undefined, 60_000, {
-      intervalMs: 10,
-      signal: controller.signal,
-    });
-    controller.abort();
-    await expect(waiting).rejects.toBeInstanceOf(InterruptedError);
   });
 });
 

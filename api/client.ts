@@ -6,7 +6,6 @@
 // transient: no connection yet, or a 5xx/429 answer. Errors name the object and carry the server's
 // Status message; object contents (Secret data, tokens) are never put into a message.
 
-import { setTimeout as sleep } from "node:timers/promises";
 import {
   ApiException,
   createConfiguration,
@@ -20,9 +19,10 @@ import {
 // The generated models turn answers into classes (Date fields and all); this turns them back into
 // the JSON the server sent. client-node has no `exports` map, so the deep path is public.
 import { ObjectSerializer } from "@kubernetes/client-node/dist/serializer.js";
-import { InterruptedError, messageOf } from "../workflow/errors.js";
+import { messageOf } from "../workflow/errors.js";
+import { waitUntil } from "../workflow/wait.js";
 import type { ApplyOutcome, ClusterApi, ListOptions, ObjectRef } from "./cluster-api.js";
-import { type ApiObject, goDurationString } from "./objects.js";
+import type { ApiObject } from "./objects.js";
 
 /** An address the workstation dials instead of the kubeconfig server's. */
 export interface Dial {
@@ -113,74 +113,35 @@ export function matchesLive(desired: unknown, live: unknown): boolean {
   return desired === live;
 }
 
-export interface WaitOptions {
-  /** Default 500 ms. */
-  intervalMs?: number;
-  signal?: AbortSignal;
-  /** Errors worth polling on; any other error ends the wait at once. Default: transient ones. */
+export interface RetryCallOptions extends RetryOptions {
+  /** Ends the retries (Ctrl-C). */
+  signal?: AbortSignal | undefined;
+  /** Errors worth another try; any other error ends it at once. Default: transient ones. */
   retryOn?: (error: unknown) => boolean;
-  /** Said after the timeout: what to check. */
-  hint?: string;
 }
-
-const duration = (ms: number) => (ms < 1000 ? `${Math.round(ms)}ms` : goDurationString(ms));
 
 /**
- * Polls until `poll` returns a value. A timeout error says what was polled, for how long, how often
- * and the last error; a wait that never got to retry throws its one error as it is.
+ * Runs `call` until it succeeds, retrying transient errors (or those `retryOn` picks), on
+ * workflow/wait's loop. It is one API call, retried quietly: a wait on the cluster says what it
+ * waits for (workflow/wait.ts). Out of time it throws what it tried, how often and the last error;
+ * with timeoutMs 0 it tries once and throws that error as it is.
  */
-export async function waitFor<T>(
-  description: string,
-  poll: () => Promise<T | undefined>,
-  timeoutMs: number,
-  options: WaitOptions = {},
-): Promise<T> {
-  const interval = options.intervalMs ?? API_CALL_RETRY.intervalMs;
-  const retryOn = options.retryOn ?? isTransient;
-  const { signal } = options;
-  const started = performance.now();
-  let last: unknown;
-  for (let attempt = 1; ; attempt++) {
-    if (signal?.aborted) throw new InterruptedError({ cause: signal.reason });
-    try {
-      const value = await poll();
-      if (value !== undefined) return value;
-      last = undefined;
-    } catch (error) {
-      if (signal?.aborted) throw new InterruptedError({ cause: signal.reason });
-      if (!retryOn(error)) throw error;
-      last = error;
-    }
-    const elapsed = performance.now() - started;
-    if (elapsed + interval > timeoutMs) {
-      if (attempt === 1 && last !== undefined) throw last;
-      const lastError = last === undefined ? "" : `; last error: ${messageOf(last)}`;
-      throw new Error(
-        `timed out after ${duration(timeoutMs)} waiting for ${description} (${attempt} tries, every ${duration(interval)})${lastError}${options.hint ? `. ${options.hint}` : ""}`,
-        { cause: last },
-      );
-    }
-    try {
-      await sleep(interval, undefined, { signal });
-    } catch {
-      throw new InterruptedError({ cause: signal?.reason });
-    }
-  }
-}
-
-/** Runs `call` until it succeeds, retrying transient errors (or those `retryOn` picks). */
-export async function withRetry<T>(
+export function withRetry<T>(
   description: string,
   call: () => Promise<T>,
-  options: RetryOptions & Omit<WaitOptions, "intervalMs">,
+  options: RetryCallOptions,
 ): Promise<T> {
-  const { value } = await waitFor(
-    `${description} to succeed`,
-    async () => ({ value: await call() }),
-    options.timeoutMs,
-    options,
+  const { timeoutMs, intervalMs, signal, retryOn = isTransient } = options;
+  return waitUntil(
+    {
+      what: `${description} to succeed`,
+      timing: { timeoutMs, intervalMs },
+      signal,
+      log: () => undefined,
+      retryOn,
+    },
+    async () => ({ done: true, value: await call() }),
   );
-  return value;
 }
 
 // Answers with no connection behind them: the API server is not up (yet), or restarting.

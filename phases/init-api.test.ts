@@ -2,7 +2,7 @@
 // over real TLS, with a PKI made by the local store. The expected writes are written out by hand
 // from kubeadm-spec.md §1.8, not derived from api/objects.ts.
 
-import { readFile } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -16,15 +16,18 @@ import type { ClusterFile } from "../config/schema.js";
 import type { ClusterHost } from "../hosts/open.js";
 import { PhaseError } from "../workflow/errors.js";
 import type { RunEvent } from "../workflow/events.js";
-import type { Workflow } from "../workflow/phase.js";
+import type { LocalPhase, Phase, Workflow } from "../workflow/phase.js";
 import { runWorkflow } from "../workflow/runner.js";
 import {
   type ApiRun,
   type ApiTimeouts,
   bootstrapTokenPhase,
+  bootstrapTokenPhaseWith,
+  firstControlPlaneSpec,
   markControlPlanePhase,
   markWorkersPhase,
   uploadConfigPhase,
+  withApi,
 } from "./init-api.js";
 
 const WORKFLOW: Workflow<ApiRun, ClusterHost> = {
@@ -54,7 +57,7 @@ afterEach(async () => {
 
 async function setup(
   cluster: ClusterFile,
-  options: { signer?: boolean; register?: "now" | "later" | "never" } = {},
+  options: { signer?: boolean; register?: "now" | "never" } = {},
 ): Promise<Setup> {
   const { dir, cleanup } = await tempClusterDir();
   cleanups.push(cleanup);
@@ -69,27 +72,37 @@ async function setup(
       metadata: { name: "cp1", labels: { "kubernetes.io/hostname": "cp1" } },
     });
   if ((options.register ?? "now") === "now") register();
-  if (options.register === "later") setTimeout(register, 150);
   return { cluster, dir, fake };
 }
 
 function run(
   { cluster, dir, fake }: Setup,
-  options: { dryRun?: boolean; now?: number; dial?: { host: string; port: number } } = {},
+  options: {
+    dryRun?: boolean;
+    now?: number;
+    dial?: { host: string; port: number };
+    phases?: readonly Phase<ApiRun, ClusterHost>[];
+    timeouts?: ApiTimeouts;
+    onEvent?: (event: RunEvent) => void;
+  } = {},
 ) {
   const data: ApiRun = {
     cluster,
     clusterDir: dir,
     now: () => options.now ?? NOW,
     apiDial: options.dial ?? { host: fake.host, port: fake.port },
-    apiTimeouts: FAST,
+    apiTimeouts: options.timeouts ?? FAST,
   };
   const events: RunEvent[] = [];
-  const result = runWorkflow(WORKFLOW, {
+  const workflow = options.phases ? { ...WORKFLOW, phases: options.phases } : WORKFLOW;
+  const result = runWorkflow(workflow, {
     data,
     dryRun: options.dryRun ?? false,
     concurrency: 1,
-    emit: (event) => events.push(event),
+    emit: (event) => {
+      events.push(event);
+      options.onEvent?.(event);
+    },
     signal: new AbortController().signal,
   });
   return { data, events, result };
@@ -235,7 +248,15 @@ describe("init's API phases", () => {
     expect(secret).toMatch(/^[a-z0-9]{16}$/);
     expect(error).toBeInstanceOf(PhaseError);
     expect((error as Error).message).toMatch(
-      /^error execution phase bootstrap-token: timed out after 2s waiting for the controller-manager's bootstrapsigner to sign ConfigMap kube-public\/cluster-info for token [a-z0-9]{6} \(key jws-kubeconfig-[a-z0-9]{6}\) \(\d+ tries, every 20ms\)\. Is kube-controller-manager running/,
+      /^error execution phase bootstrap-token: timed out after 2 s waiting for the controller-manager's bootstrapsigner to sign ConfigMap kube-public\/cluster-info for token ([a-z0-9]{6}) \(key jws-kubeconfig-\1\) \(\d+ tries, every 20 ms\); last state: no jws-kubeconfig-\1 key yet\. Is kube-controller-manager running/,
+    );
+    // The wait said what it polled, and for how long, while it waited.
+    expect(events).toContainEqual(
+      expect.objectContaining({
+        type: "log",
+        phase: "bootstrap-token",
+        message: `waiting for the controller-manager's bootstrapsigner to sign ConfigMap kube-public/cluster-info for token ${data.token?.id} (key jws-kubeconfig-${data.token?.id}) (0 s of 2 s): no jws-kubeconfig-${data.token?.id} key yet`,
+      }),
     );
     const everything = JSON.stringify({ events, error: (error as Error).message });
     expect(everything).toContain(data.token?.id);
@@ -268,13 +289,29 @@ describe("init's API phases", () => {
   });
 
   it("waits for the Node, and says which when it never registers", async () => {
-    const late = await setup(clusterFile({ version: "v1.30.4" }), { register: "later" });
-    await run(late).result;
+    const late = await setup(clusterFile({ version: "v1.30.4" }), { register: "never" });
+    // cp1's kubelet registers its Node a moment after mark-control-plane started waiting for it.
+    const { events, result } = run(late, {
+      onEvent: (event) => {
+        if (event.type === "phase.start" && event.phase === "mark-control-plane")
+          setTimeout(() => late.fake.put({ apiVersion: "v1", kind: "Node", metadata: { name: "cp1" } }), 200);
+      },
+    });
+    await result;
     expect(writesOf(late.fake)).toContain("patch Node cp1");
+    const lines = events.flatMap((e) =>
+      e.type === "log" && e.phase === "mark-control-plane" ? [e.message] : [],
+    );
+    expect(lines[0]).toBe(
+      "waiting for Node cp1 to be registered by its kubelet (0 s of 2 s): no Node cp1 yet",
+    );
+    expect(lines).toContainEqual(
+      expect.stringMatching(/^Node cp1 to be registered by its kubelet: done after \d+ s$/),
+    );
 
     const never = await setup(clusterFile({ version: "v1.30.4" }), { register: "never" });
     await expect(run(never).result).rejects.toThrow(
-      /^error execution phase mark-control-plane: timed out after 2s waiting for Node cp1 to be registered by its kubelet .*Is the kubelet on cp1 running/,
+      /^error execution phase mark-control-plane: timed out after 2 s waiting for Node cp1 to be registered by its kubelet \(\d+ tries, every 20 ms\); last state: no Node cp1 yet\. Is the kubelet on cp1 running \(journalctl -u kubelet\)\?$/,
     );
   });
 
@@ -376,5 +413,234 @@ spec:
     context.fake.clearRecords();
     await runIt();
     expect(writesOf(context.fake)).toEqual([]);
+  });
+});
+
+/** The cluster file with its control plane only: `apply` of a one-node cluster. */
+function oneNode(version: string): ClusterFile {
+  const base = clusterFile({ version, controlPlanes: 1 });
+  return {
+    ...base,
+    spec: { ...base.spec, hosts: base.spec.hosts.filter((h) => h.role === "control-plane") },
+  };
+}
+
+/** bootstrap-token as join and apply wire it: a token only when the run says one is needed. */
+const noTokenNeeded = bootstrapTokenPhaseWith<ApiRun>(() => false);
+const NO_TOKEN_PHASES = [uploadConfigPhase, markControlPlanePhase, noTokenNeeded];
+
+const tokenSecrets = (fake: RecordingFakeApiServer) =>
+  fake
+    .writes()
+    .filter((w) => w.kind === "Secret")
+    .map((w) => w.name);
+
+describe("bootstrap-token when the run needs no token (join, apply)", () => {
+  it("a one-node apply creates the join RBAC and cluster-info, no token, waits for no signature; a re-run writes nothing", async () => {
+    // No bootstrapsigner: a wait for a signature would time out.
+    const context = await setup(oneNode("v1.34.8"), { signer: false });
+    const first = run(context, { phases: NO_TOKEN_PHASES });
+    const { changes } = await first.result;
+    expect(first.data.token).toBeUndefined();
+    expect(writesOf(context.fake)).toEqual(
+      expectedWrites("v1.34.8", "").filter((line) => !line.startsWith("create Secret")),
+    );
+    expect(tokenSecrets(context.fake)).toEqual([]);
+    expect(changes.workstation).toContain("create ConfigMap kube-public/cluster-info");
+    const messages = first.events.flatMap((e) => (e.type === "log" ? [e.message] : []));
+    expect(messages).toContain(
+      "no bootstrap token: none has more than an hour left, and no host of this run needs one",
+    );
+    expect(messages.filter((m) => m.includes("bootstrapsigner"))).toEqual([]);
+
+    context.fake.clearRecords();
+    const second = run(context, { phases: NO_TOKEN_PHASES });
+    expect(await second.result).toEqual({ changes: {} });
+    expect(context.fake.writes()).toEqual([]);
+  });
+
+  it("repairs the RBAC and cluster-info of an existing cluster, reusing init's token", async () => {
+    const context = await setup(clusterFile({ version: "v1.30.4" }));
+    const init = run(context);
+    await init.result;
+    const superAdmin = openClusterApi({
+      kubeconfig: await readFile(join(context.dir, "kubeconfigs/super-admin.conf"), "utf8"),
+      dial: { host: context.fake.host, port: context.fake.port },
+    });
+    const rbac = "rbac.authorization.k8s.io/v1";
+    await superAdmin.delete({
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      name: "cluster-info",
+      namespace: "kube-public",
+    });
+    await superAdmin.delete({
+      apiVersion: rbac,
+      kind: "ClusterRoleBinding",
+      name: "kubeadm:kubelet-bootstrap",
+    });
+    context.fake.clearRecords();
+
+    const repair = run(context, { phases: NO_TOKEN_PHASES, now: NOW + 2 * HOUR });
+    await repair.result;
+    expect(repair.data.token?.id).toBe(init.data.token?.id);
+    expect(writesOf(context.fake)).toEqual([
+      "create ClusterRoleBinding kubeadm:kubelet-bootstrap",
+      "create ConfigMap kube-public/cluster-info",
+    ]);
+    // Re-signed for the reused token before the phase ended.
+    const info = context.fake.object({
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      name: "cluster-info",
+      namespace: "kube-public",
+    });
+    expect(Object.keys(info?.data as object)).toContain(`jws-kubeconfig-${init.data.token?.id}`);
+  });
+
+  it("once init's token is nearly expired makes no new one and writes nothing (init's phase would mint)", async () => {
+    const context = await setup(clusterFile({ version: "v1.30.4" }));
+    const init = run(context);
+    await init.result;
+    context.fake.clearRecords();
+    const later = run(context, { phases: NO_TOKEN_PHASES, now: NOW + 23.5 * HOUR });
+    expect(await later.result).toEqual({ changes: {} });
+    expect(later.data.token).toBeUndefined();
+    expect(context.fake.writes()).toEqual([]);
+
+    const needed = run(context, {
+      phases: [bootstrapTokenPhaseWith<ApiRun>(() => true)],
+      now: NOW + 23.5 * HOUR,
+    });
+    await needed.result;
+    expect(needed.data.token?.id).not.toBe(init.data.token?.id);
+    expect(tokenSecrets(context.fake)).toEqual([`bootstrap-token-${needed.data.token?.id}`]);
+  });
+
+  it("passes over token Secrets that are not init's or not valid tokens", async () => {
+    const context = await setup(clusterFile({ version: "v1.30.4" }));
+    const expiration = Buffer.from(
+      new Date(NOW + 20 * HOUR).toISOString().replace(/\.\d{3}Z$/, "Z"),
+    ).toString("base64");
+    const b64 = (text: string) => Buffer.from(text).toString("base64");
+    const secret = (name: string, data: Record<string, string>) =>
+      context.fake.put({
+        apiVersion: "v1",
+        kind: "Secret",
+        metadata: { name, namespace: "kube-system" },
+        type: "bootstrap.kubernetes.io/token",
+        data,
+      } as ApiObject);
+    const init = {
+      description: b64("The default bootstrap token generated by 'kubeadm init'."),
+      "auth-extra-groups": b64("system:bootstrappers:kubeadm:default-node-token"),
+      expiration,
+    };
+    // Named for another id than its token-id: tokenFromSecret refuses it.
+    secret("bootstrap-token-aaaaaa", {
+      ...init,
+      "token-id": b64("bbbbbb"),
+      "token-secret": b64("0123456789abcdef"),
+    });
+    // A user's token (`kubeforge token create`): not init's to reuse.
+    secret("bootstrap-token-cccccc", {
+      ...init,
+      description: b64("mine"),
+      "token-id": b64("cccccc"),
+      "token-secret": b64("0123456789abcdef"),
+    });
+    const first = run(context);
+    await first.result;
+    expect(first.data.token?.id).toMatch(/^[a-z0-9]{6}$/);
+    expect(["aaaaaa", "bbbbbb", "cccccc"]).not.toContain(first.data.token?.id);
+    expect(tokenSecrets(context.fake)).toEqual([`bootstrap-token-${first.data.token?.id}`]);
+  });
+});
+
+describe("withApi", () => {
+  /** Reads the Nodes from `data.api`, as pod-network does. */
+  function nodesProbe(seen: string[][]): LocalPhase<ApiRun, ClusterHost> {
+    return {
+      id: "probe",
+      title: "Read the Nodes",
+      run: async (step) => {
+        seen.push((await step.data.api?.list("v1", "Node"))?.map((node) => node.metadata.name) ?? ["no api"]);
+      },
+    };
+  }
+  const SLOW: ApiTimeouts = { ...FAST, apiCallMs: 60_000 };
+
+  it("under --dry-run opens the API too, so a phase plans from the cluster as it is", async () => {
+    const context = await setup(clusterFile({ version: "v1.30.4" }));
+    await run(context).result;
+    context.fake.clearRecords();
+    const seen: string[][] = [];
+    const { result } = run(context, { dryRun: true, phases: [withApi(nodesProbe(seen))] });
+    expect(await result).toEqual({ changes: {} });
+    expect(seen).toEqual([["cp1"]]);
+    expect(context.fake.writes()).toEqual([]);
+  });
+
+  it("under --dry-run without admin.conf or an answering API server reads an empty cluster, at once", async () => {
+    const closed = await setup(clusterFile({ version: "v1.30.4" }));
+    await closed.fake.close();
+    const missing = await setup(clusterFile({ version: "v1.30.4" }));
+    await rm(join(missing.dir, "kubeconfigs/admin.conf"));
+    for (const context of [closed, missing]) {
+      const seen: string[][] = [];
+      const started = performance.now();
+      const { events, result } = run(context, {
+        dryRun: true,
+        timeouts: SLOW,
+        phases: [withApi(nodesProbe(seen))],
+      });
+      await result;
+      // A minute of retries would be waiting for a cluster that is not there.
+      expect(performance.now() - started).toBeLessThan(5_000);
+      expect(seen).toEqual([[]]);
+      expect(events).toContainEqual(
+        expect.objectContaining({
+          type: "log",
+          message: expect.stringMatching(
+            /^no API server to read \(.*(ECONNREFUSED|ENOENT).*\): every object is shown as new$/,
+          ),
+        }),
+      );
+    }
+  });
+
+  it("in a real run says what it waits for while the API server does not answer", async () => {
+    const context = await setup(clusterFile({ version: "v1.21.14" }));
+    const { port } = context.fake;
+    await context.fake.close();
+    const seen: string[][] = [];
+    const { events, result } = run(context, { phases: [withApi(nodesProbe(seen))] });
+    const error = await result.catch((e: unknown) => e);
+    expect((error as Error).message).toMatch(
+      new RegExp(
+        `^error execution phase probe: timed out after 2 s waiting for the API server at 127\\.0\\.0\\.1:${port} to answer admin\\.conf \\(\\d+ tries, every 20 ms\\); last error: cannot get Namespace kube-system: .*ECONNREFUSED.*\\. Is kube-apiserver running`,
+      ),
+    );
+    expect(events).toContainEqual(
+      expect.objectContaining({
+        type: "log",
+        phase: "probe",
+        message: expect.stringMatching(
+          new RegExp(
+            `^waiting for the API server at 127\\.0\\.0\\.1:${port} to answer admin\\.conf \\(0 s of 2 s\\): error: cannot get Namespace kube-system: .*ECONNREFUSED`,
+          ),
+        ),
+      }),
+    );
+    expect(seen).toEqual([]);
+  });
+});
+
+describe("firstControlPlaneSpec", () => {
+  it("is the cluster file's first control-plane host, whatever comes before it", () => {
+    const base = clusterFile({ version: "v1.30.4" });
+    // w1, cp2, cp1
+    const hosts = [...base.spec.hosts].reverse();
+    expect(firstControlPlaneSpec({ ...base, spec: { ...base.spec, hosts } }).name).toBe("cp2");
   });
 });

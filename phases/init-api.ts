@@ -15,7 +15,6 @@ import {
   matchesLive,
   openClusterApi,
   refOf,
-  waitFor,
   withRetry,
 } from "../api/client.js";
 import type { ClusterApi, ObjectRef } from "../api/cluster-api.js";
@@ -27,14 +26,16 @@ import {
   INIT_TOKEN_DESCRIPTION,
   initObjects,
 } from "../api/objects.js";
+import { TOKEN_SECRET_TYPE, type TokenRow, tokenFromSecret } from "../api/tokens.js";
 import { apiDialAddress } from "../certs/specs.js";
 import { ADMIN_KUBECONFIG } from "../certs/store.js";
-import { type BootstrapToken, generateBootstrapToken, isValidBootstrapToken } from "../certs/tokens.js";
+import { type BootstrapToken, generateBootstrapToken } from "../certs/tokens.js";
 import type { ClusterFile, HostSpec } from "../config/schema.js";
 import { identityGates, kubeletGates } from "../config/version-gates.js";
 import type { ClusterHost } from "../hosts/open.js";
 import { InternalError, messageOf } from "../workflow/errors.js";
 import type { LocalPhase, Phase, Step, Target } from "../workflow/phase.js";
+import { type Poll, type UntilOptions, waitUntil } from "../workflow/wait.js";
 
 export interface ApiTimeouts {
   /** kubeadm's kubernetesAPICall: how long one API call is retried. */
@@ -75,14 +76,13 @@ export interface ApiRun {
   apiTimeouts?: Partial<ApiTimeouts>;
   /** Filled by connectApi. */
   api?: ClusterApi;
-  /** Filled by bootstrap-token (a reused or new token); join needs it. */
+  /** Filled by bootstrap-token (a reused or new token; none when the run needs none); join needs it. */
   token?: InitToken;
 }
 
 const SUPER_ADMIN_KUBECONFIG = "kubeconfigs/super-admin.conf";
 const CA_CERT = "pki/ca.crt";
 const REUSE_MIN_LEFT_MS = 3_600_000;
-const TOKEN_SECRET_TYPE = "bootstrap.kubernetes.io/token";
 const CLUSTER_INFO: ObjectRef = {
   apiVersion: "v1",
   kind: "ConfigMap",
@@ -93,11 +93,37 @@ const KUBE_SYSTEM: ObjectRef = { apiVersion: "v1", kind: "Namespace", name: "kub
 
 const timeoutsOf = (run: ApiRun): ApiTimeouts => ({ ...API_TIMEOUTS, ...run.apiTimeouts });
 
-function firstControlPlane(cluster: ClusterFile): HostSpec {
+/**
+ * The cluster file's first control plane: the one init sets up and the workstation dials. (The
+ * run's connected host for it is phases/init-node.ts firstControlPlane.)
+ */
+export function firstControlPlaneSpec(cluster: ClusterFile): HostSpec {
   const host = cluster.spec.hosts.find((h) => h.role === "control-plane");
   if (!host) throw new InternalError("a validated cluster file has a control plane");
   return host;
 }
+
+/** A wait of these phases on workflow/wait's loop, with the step's progress lines and signal. */
+function waitOn<T>(
+  step: Step<ApiRun>,
+  options: Omit<UntilOptions, "timing" | "signal" | "log"> & { timeoutMs: number },
+  poll: () => Promise<Poll<T, string>>,
+): Promise<T> {
+  const { timeoutMs, ...rest } = options;
+  return waitUntil(
+    {
+      ...rest,
+      timing: { timeoutMs, intervalMs: timeoutsOf(step.data).retryIntervalMs },
+      signal: step.signal,
+      log: step.log,
+    },
+    poll,
+  );
+}
+
+/** A poll's answer: done with `value`, or still `notYet` while there is none. */
+const found = <T>(value: T | undefined, notYet: string): Poll<T, string> =>
+  value === undefined ? { done: false, pending: notYet } : { done: true, value };
 
 /**
  * A dry run of a fresh init has no API server (nor kubeconfig) yet. It reads what it can; when there
@@ -113,18 +139,30 @@ const NOTHING_YET: ClusterApi = {
 
 const isMissingFile = (error: unknown) => (error as NodeJS.ErrnoException).code === "ENOENT";
 
-async function openKubeconfig(step: Step<ApiRun>, file: string): Promise<ClusterApi> {
+/** Where the workstation reaches the API server. */
+function dialOf(run: ApiRun): Dial {
+  return (
+    run.apiDial ?? {
+      host: apiDialAddress(firstControlPlaneSpec(run.cluster)),
+      port: run.cluster.spec.kubernetes.apiServer.bindPort,
+    }
+  );
+}
+
+/**
+ * A client from the store's kubeconfig `file`, each call retried for `retryMs`. A dry run asks
+ * once: it must not wait a minute for an API server that is not there yet.
+ */
+async function openKubeconfig(
+  step: Step<ApiRun>,
+  file: string,
+  retryMs = step.dryRun ? 0 : timeoutsOf(step.data).apiCallMs,
+): Promise<ClusterApi> {
   const run = step.data;
-  const timeouts = timeoutsOf(run);
-  const first = firstControlPlane(run.cluster);
   return openClusterApi({
     kubeconfig: await readFile(join(run.clusterDir, file), "utf8"),
-    dial: run.apiDial ?? {
-      host: apiDialAddress(first),
-      port: run.cluster.spec.kubernetes.apiServer.bindPort,
-    },
-    // A dry run asks once: it must not wait a minute for an API server that is not there yet.
-    retry: { timeoutMs: step.dryRun ? 0 : timeouts.apiCallMs, intervalMs: timeouts.retryIntervalMs },
+    dial: dialOf(run),
+    retry: { timeoutMs: retryMs, intervalMs: timeoutsOf(run).retryIntervalMs },
     signal: step.signal,
   });
 }
@@ -179,14 +217,32 @@ export async function connectApi(step: Step<ApiRun>): Promise<ClusterApi> {
   return step.data.api;
 }
 
+/**
+ * admin.conf's client once the API server answers. The wait polls with a client that asks once, so
+ * it (not the client's quiet retries) says what it waits for; a dry run asks once and, with no
+ * admin.conf or no answer, reads from NOTHING_YET.
+ */
 async function answeringAdmin(step: Step<ApiRun>): Promise<ClusterApi> {
   try {
-    const admin = await openKubeconfig(step, ADMIN_KUBECONFIG);
-    // Forbidden is an answer too: admin.conf may not be bound yet.
-    await admin.get(KUBE_SYSTEM).catch((error: unknown) => {
-      if (!isForbidden(error)) throw error;
-    });
-    return admin;
+    const probe = await openKubeconfig(step, ADMIN_KUBECONFIG, 0);
+    const { host, port } = dialOf(step.data);
+    await waitOn(
+      step,
+      {
+        what: `the API server at ${host.includes(":") ? `[${host}]` : host}:${port} to answer admin.conf`,
+        timeoutMs: step.dryRun ? 0 : timeoutsOf(step.data).apiCallMs,
+        retryOn: isTransient,
+        hint: "Is kube-apiserver running on the first control plane (crictl ps), and is its port reachable from this workstation?",
+      },
+      async () => {
+        // Forbidden is an answer too: admin.conf may not be bound yet.
+        await probe.get(KUBE_SYSTEM).catch((error: unknown) => {
+          if (!isForbidden(error)) throw error;
+        });
+        return { done: true, value: true };
+      },
+    );
+    return await openKubeconfig(step, ADMIN_KUBECONFIG);
   } catch (error) {
     if (!step.dryRun || !(isTransient(error) || isMissingFile(error))) throw error;
     step.log(`no API server to read (${messageOf(error)}): every object is shown as new`);
@@ -210,12 +266,19 @@ async function bindClusterAdmins(step: Step<ApiRun>, admin: ClusterApi): Promise
   await applyObject(step, superAdmin, binding);
   // Under --dry-run the binding was not made: super-admin.conf reads what admin.conf may not yet.
   if (step.dryRun) return superAdmin;
-  const { apiCallMs, retryIntervalMs } = timeoutsOf(step.data);
-  await waitFor(
-    "admin.conf to be authorized by ClusterRoleBinding kubeadm:cluster-admins",
-    () => admin.get(refOf(binding)),
-    apiCallMs,
-    { intervalMs: retryIntervalMs, signal: step.signal, retryOn: isForbidden },
+  await waitOn(
+    step,
+    {
+      what: "admin.conf to be authorized by ClusterRoleBinding kubeadm:cluster-admins",
+      timeoutMs: timeoutsOf(step.data).apiCallMs,
+      retryOn: isForbidden,
+      hint: "Does kube-apiserver run with --authorization-mode including RBAC?",
+    },
+    async () =>
+      found(
+        await admin.get(refOf(binding)),
+        "admin.conf is authorized, but ClusterRoleBinding kubeadm:cluster-admins is not there yet",
+      ),
   );
   return admin;
 }
@@ -316,18 +379,18 @@ async function markNode(step: Step<ApiRun>, host: HostSpec, marks: NodeMarks): P
   const api = await connectApi(step);
   const ref: ObjectRef = { apiVersion: "v1", kind: "Node", name: host.name };
   const timeouts = timeoutsOf(step.data);
-  const wait = { intervalMs: timeouts.retryIntervalMs, signal: step.signal };
   // A dry run does not wait: the kubelet it would wait for was not started.
   const node = step.dryRun
     ? await api.get(ref)
-    : await waitFor(
-        `Node ${host.name} to be registered by its kubelet`,
-        () => api.get(ref),
-        timeouts.nodeRegistrationMs,
+    : await waitOn(
+        step,
         {
-          ...wait,
+          what: `Node ${host.name} to be registered by its kubelet`,
+          timeoutMs: timeouts.nodeRegistrationMs,
+          retryOn: isTransient,
           hint: `Is the kubelet on ${host.name} running (journalctl -u kubelet)?`,
         },
+        async () => found(await api.get(ref), `no Node ${host.name} yet`),
       );
   const changes = nodeChanges(node, marks);
   if (!changes) return;
@@ -338,7 +401,12 @@ async function markNode(step: Step<ApiRun>, host: HostSpec, marks: NodeMarks): P
         const patch = nodeChanges(await api.get(ref), marks)?.patch;
         if (patch) await api.patch(ref, patch);
       },
-      { ...wait, timeoutMs: timeouts.apiCallMs, retryOn: isConflict },
+      {
+        timeoutMs: timeouts.apiCallMs,
+        intervalMs: timeouts.retryIntervalMs,
+        signal: step.signal,
+        retryOn: isConflict,
+      },
     ),
   );
 }
@@ -348,7 +416,7 @@ export const markControlPlanePhase: LocalPhase<ApiRun, ClusterHost> = {
   title: "Mark the first control plane",
   help: "Wait for the first control plane's Node (its kubelet registers it), then label it as a control plane and taint it NoSchedule as kubeadm does, plus the host's labels and taints from the cluster file. With no worker hosts the control-plane taint is left off (and removed), so the node runs workloads.",
   run: async (step) => {
-    const host = firstControlPlane(step.data.cluster);
+    const host = firstControlPlaneSpec(step.data.cluster);
     await markNode(step, host, controlPlaneMarks(step.data.cluster, host));
   },
 };
@@ -376,27 +444,28 @@ export const markWorkersPhase: LocalPhase<ApiRun & { hosts: readonly ClusterHost
   },
 };
 
-/** A token Secret made by init (its description) with more than an hour left, the longest-lived first. */
+/**
+ * A token Secret made by init (its description and group) with more than an hour left, the
+ * longest-lived first. Secrets that are no valid token (tokenFromSecret refuses them) are passed over.
+ */
 async function reusableToken(api: ClusterApi, now: number): Promise<InitToken | undefined> {
   const secrets = await api.list("v1", "Secret", "kube-system", {
     fieldSelector: `type=${TOKEN_SECRET_TYPE}`,
   });
-  const tokens = secrets.flatMap((secret) => {
-    const data = Object.fromEntries(
-      Object.entries((secret.data ?? {}) as Record<string, string>).map(([key, value]) => [
-        key,
-        Buffer.from(value, "base64").toString("utf8"),
-      ]),
-    );
-    const id = data["token-id"] ?? "";
-    const tokenSecret = data["token-secret"] ?? "";
-    const expires = new Date(data.expiration ?? "");
-    const reusable =
-      data.description === INIT_TOKEN_DESCRIPTION &&
-      data["auth-extra-groups"] === BOOTSTRAPPERS_GROUP &&
-      isValidBootstrapToken(`${id}.${tokenSecret}`) &&
-      expires.getTime() - now > REUSE_MIN_LEFT_MS;
-    return reusable ? [{ id, secret: tokenSecret, expires }] : [];
+  const tokens = secrets.flatMap((secret): InitToken[] => {
+    let row: TokenRow;
+    try {
+      row = tokenFromSecret(secret);
+    } catch {
+      return [];
+    }
+    const { token, description, expires, groups } = row;
+    return description === INIT_TOKEN_DESCRIPTION &&
+      groups.join(",") === BOOTSTRAPPERS_GROUP &&
+      expires &&
+      expires.getTime() - now > REUSE_MIN_LEFT_MS
+      ? [{ ...token, expires }]
+      : [];
   });
   return tokens.sort((a, b) => b.expires.getTime() - a.expires.getTime())[0];
 }
@@ -407,47 +476,79 @@ function newToken(now: number): InitToken {
   return { ...generateBootstrapToken(), expires };
 }
 
-export const bootstrapTokenPhase: LocalPhase<ApiRun, ClusterHost> = {
-  id: "bootstrap-token",
-  title: "Create the bootstrap token and the join RBAC",
-  help: "Reuse init's bootstrap token while it has more than an hour left, else create one (24h); bind the TLS-bootstrap roles; publish kube-public/cluster-info and wait until the controller-manager has signed it for the token (kubeadm join checks that signature).",
-  run: async (step) => {
-    const api = await connectApi(step);
-    const run = step.data;
-    if (!run.token) {
-      const reused = await reusableToken(api, run.now());
-      run.token = reused ?? newToken(run.now());
-      step.log(
-        `${reused ? "reusing" : "new"} bootstrap token ${run.token.id}, expires ${run.token.expires.toISOString()}`,
-      );
-    }
-    const token = run.token;
-    for (const object of await objectsOf(step, "bootstrap-token", token))
-      await applyObject(step, api, object);
-    // Nothing was published under --dry-run: there is no signature to wait for.
-    if (step.dryRun) return;
-    const key = `jws-kubeconfig-${token.id}`;
-    const { clusterInfoSignatureMs, retryIntervalMs } = timeoutsOf(run);
-    await waitFor(
-      `the controller-manager's bootstrapsigner to sign ${describeObject(CLUSTER_INFO)} for token ${token.id} (key ${key})`,
-      async () => {
-        const data = ((await api.get(CLUSTER_INFO))?.data ?? {}) as Record<string, string>;
-        const signature = data[key];
-        const valid =
-          signature !== undefined &&
-          data.kubeconfig !== undefined &&
-          detachedSignatureIsValid(signature, data.kubeconfig, token.id, token.secret);
-        return valid || undefined;
-      },
-      clusterInfoSignatureMs,
-      {
-        intervalMs: retryIntervalMs,
-        signal: step.signal,
-        hint: "Is kube-controller-manager running, with its bootstrapsigner controller enabled (the default)?",
-      },
-    );
-  },
-};
+/** `run.token`: the run's own, else init's reusable one, else a new one when `mint` says so. */
+async function tokenOf<D extends ApiRun>(
+  step: Step<D>,
+  api: ClusterApi,
+  mint: (run: D) => boolean,
+): Promise<InitToken | undefined> {
+  const run = step.data;
+  if (run.token) return run.token;
+  const reused = await reusableToken(api, run.now());
+  run.token = reused ?? (mint(run) ? newToken(run.now()) : undefined);
+  step.log(
+    run.token
+      ? `${reused ? "reusing" : "new"} bootstrap token ${run.token.id}, expires ${run.token.expires.toISOString()}`
+      : "no bootstrap token: none has more than an hour left, and no host of this run needs one",
+  );
+  return run.token;
+}
+
+/** Waits until the controller-manager's bootstrapsigner has signed cluster-info for `token`. */
+async function waitForSignature(step: Step<ApiRun>, api: ClusterApi, token: InitToken): Promise<void> {
+  const key = `jws-kubeconfig-${token.id}`;
+  await waitOn(
+    step,
+    {
+      what: `the controller-manager's bootstrapsigner to sign ${describeObject(CLUSTER_INFO)} for token ${token.id} (key ${key})`,
+      timeoutMs: timeoutsOf(step.data).clusterInfoSignatureMs,
+      retryOn: isTransient,
+      hint: "Is kube-controller-manager running, with its bootstrapsigner controller enabled (the default)?",
+    },
+    async () => {
+      const data = ((await api.get(CLUSTER_INFO))?.data ?? {}) as Record<string, string>;
+      const signature = data[key];
+      if (signature === undefined || data.kubeconfig === undefined)
+        return { done: false, pending: `no ${key} key yet` };
+      return detachedSignatureIsValid(signature, data.kubeconfig, token.id, token.secret)
+        ? { done: true, value: true }
+        : {
+            done: false,
+            pending: `${key} does not verify against the kubeconfig and the token yet`,
+          };
+    },
+  );
+}
+
+/**
+ * The bootstrap-token phase, `mintToken` deciding whether a run without a reusable token (init's,
+ * more than an hour left) gets a new one. Whatever it decides, the TLS-bootstrap RBAC and
+ * kube-public/cluster-info are applied (an existing cluster is repaired, a converged one is left
+ * alone); the cluster-info signature is waited for only for a token the run has.
+ *
+ * join and apply: `bootstrapTokenPhaseWith<ClusterSetupRun>((run) => <a worker still joins>)`.
+ */
+export function bootstrapTokenPhaseWith<D extends ApiRun>(
+  mintToken: (run: D) => boolean,
+): LocalPhase<D, ClusterHost> {
+  return {
+    id: "bootstrap-token",
+    title: "Create the join RBAC, cluster-info and the bootstrap token",
+    help: "Bind the TLS-bootstrap roles and publish kube-public/cluster-info (always, so a re-run repairs them). Reuse init's bootstrap token while it has more than an hour left, else create one (24h) when the run needs one; wait until the controller-manager has signed cluster-info for that token (kubeadm join checks that signature).",
+    run: async (step) => {
+      const api = await connectApi(step);
+      const token = await tokenOf(step, api, mintToken);
+      const objects = await objectsOf(step, "bootstrap-token", token);
+      for (const object of objects.filter((o) => token || o.kind !== "Secret"))
+        await applyObject(step, api, object);
+      // Nothing was published under --dry-run: there is no signature to wait for.
+      if (!step.dryRun && token) await waitForSignature(step, api, token);
+    },
+  };
+}
+
+/** kubeadm init's bootstrap-token phase: a new token whenever none is reusable. */
+export const bootstrapTokenPhase: LocalPhase<ApiRun, ClusterHost> = bootstrapTokenPhaseWith(() => true);
 
 const opening = new WeakMap<object, Promise<ClusterApi>>();
 
@@ -465,7 +566,8 @@ function sharedApi(step: Step<ApiRun>): Promise<ClusterApi> {
 /**
  * The phase (and every phase under it) with the cluster's API client opened first, for phases that
  * read `data.api` (pod-network, validate), so they also work alone under `phase <path>`. A dry run
- * leaves it closed: before init there is no cluster, and those phases say so.
+ * opens it too, so it plans from the cluster as it is: connectApi asks once there, and before init
+ * (no admin.conf, no answer) it reads from an empty cluster, which those phases plan nothing from.
  */
 export function withApi<D extends ApiRun, H extends Target>(phase: Phase<D, H>): Phase<D, H> {
   const phases = phase.phases?.map((child) => withApi(child));
@@ -475,7 +577,7 @@ export function withApi<D extends ApiRun, H extends Target>(phase: Phase<D, H>):
     ...(phases && { phases }),
     ...(run && {
       run: async (step: Step<D>) => {
-        if (!step.dryRun) await sharedApi(step);
+        await sharedApi(step);
         await run(step);
       },
     }),
