@@ -7,18 +7,16 @@
 // init creates, hand-listed from kubeadm-spec.md §1.8), the pod network's routes, the merged
 // kubeconfig that kubectl uses, and the re-run that writes nothing.
 import { createHash } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import yaml from "js-yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { $ } from "zx";
 import type { Lab, LabOptions } from "../lab/testhosts.js";
 import { labDown, labUp } from "../lab/testhosts.js";
-import { buildTestBundleDir } from "./support/bundle-dir.js";
 import { ensureBuilt } from "./support/cli.js";
 import { type CliRun, changesOf, cliIn, must, show } from "./support/scenario.js";
-import { type StandInNode, type StandIns, startStandIns } from "./support/stand-in-cluster.js";
+import { type StandInNode, type StandIns, standInCluster } from "./support/stand-in-cluster.js";
 
 const LAB: LabOptions = { bridge: "kfbra0", subnet: "198.18.27", log: (line) => console.error(line) };
 const VERSION = "v1.30.14";
@@ -111,64 +109,16 @@ describe("kubeforge apply, join and token on real hosts (recording fake API serv
     try {
       await ensureBuilt();
       lab = await labUp(3, LAB);
-      const [h1, h2, h3] = lab.hosts;
-      if (!h1 || !h2 || !h3) throw new Error("the lab has fewer than 3 hosts");
-      nodes = [
-        {
-          name: "cp1",
-          labHost: h1.name,
-          address: h1.address,
-          role: "control-plane",
-          podCIDR: "198.19.0.0/24",
-        },
-        { name: "w1", labHost: h2.name, address: h2.address, role: "worker", podCIDR: "198.19.1.0/24" },
-        { name: "w2", labHost: h3.name, address: h3.address, role: "worker", podCIDR: "198.19.2.0/24" },
-      ];
-      writeFileSync(
-        join(work, "cluster.yaml"),
-        yaml.dump({
-          apiVersion: "kubeforge.dev/v1alpha1",
-          kind: "Cluster",
-          metadata: { name: NAME },
-          spec: {
-            ssh: { user: "root", keyPath: lab.keyPath, knownHostsPath: lab.knownHostsPath },
-            kubernetes: {
-              version: VERSION,
-              networking: { podSubnet: "198.19.0.0/17", serviceSubnet: "198.19.128.0/20" },
-            },
-            hosts: nodes.map((node) => ({
-              name: node.name,
-              address: node.address,
-              role: node.role,
-              // A label only the API can set: mark-workers applies it after w1 registers.
-              ...(node.name === "w1" && { labels: { "node-role.kubernetes.io/worker": "" } }),
-            })),
-            artifacts: { source: "bundle", bundle: "bundle.tar" },
-          },
-        }),
-      );
-      const listed = await kubeforge(["images", "list", "-f", "cluster.yaml"]);
-      const { images } = JSON.parse(listed.stdout) as { images: Array<{ ref: string }> };
-      await buildTestBundleDir(join(work, "bundle-dir"), {
-        kubernetesVersion: VERSION,
-        images: images.map((image) => image.ref),
-        kubelet: "serving",
-      });
-      for (const args of [
-        ["bundle", "create", "--from-dir", "bundle-dir", "-o", "bundle.tar"],
-        ["certs", "generate", "-f", "cluster.yaml"],
-      ]) {
-        const run = await kubeforge(args);
-        if (run.code !== 0) throw new Error(`${args.join(" ")} failed:\n${show(run)}`);
-      }
-      standIns = await startStandIns({
+      ({ nodes, standIns } = await standInCluster({
+        work,
         lab,
-        clusterDir: join(work, "state", NAME),
-        nodes,
+        name: NAME,
         version: VERSION,
-        endpoint: `https://${NAME}-api:6443`,
         port: API_PORT,
-      });
+        // A label only the API can set: mark-workers applies it after w1 registers.
+        labels: { w1: { "node-role.kubernetes.io/worker": "" } },
+        cli: kubeforge,
+      }));
     } catch (error) {
       setupError = error;
     }

@@ -3,7 +3,7 @@
 // validation. On a converged cluster every phase finds nothing to do, so it changes nothing.
 import type { Command } from "commander";
 import type { ClusterHost } from "../hosts/open.js";
-import { bootstrapTokenPhase, markWorkersPhase } from "../phases/init-api.js";
+import { markWorkersPhase } from "../phases/init-api.js";
 import { joinedCheckPhase, joinKubeletStartPhase } from "../phases/join-node.js";
 import type { Workflow } from "../workflow/phase.js";
 import {
@@ -13,6 +13,7 @@ import {
   finishPhases,
   groundworkPhases,
   hostSetupPhases,
+  initTokenPhase,
   prepareSetupRun,
   setupSummary,
 } from "./init-command.js";
@@ -30,7 +31,7 @@ export const applyWorkflow: Workflow<ClusterSetupRun, ClusterHost> = {
       id: "init",
       title: "Set up the control plane (kubeadm init's phases)",
       // The token is made only while a worker still needs it (see join's).
-      phases: controlPlanePhases.map((phase) => (phase === bootstrapTokenPhase ? tokenForJoinPhase : phase)),
+      phases: controlPlanePhases.map((phase) => (phase === initTokenPhase ? tokenForJoinPhase : phase)),
     },
     {
       id: "join",

@@ -17,7 +17,7 @@ import { connectPhase } from "../phases/connect.js";
 import { factsPhase } from "../phases/facts.js";
 import {
   type ApiRun,
-  bootstrapTokenPhase,
+  bootstrapTokenPhaseWith,
   markControlPlanePhase,
   uploadConfigPhase,
   withApi,
@@ -60,12 +60,20 @@ export const groundworkPhases: readonly SetupPhase[] = [
 /** prepare's phases and the node-stage checks, on every host of the run. */
 export const hostSetupPhases: readonly SetupPhase[] = [...preparePhases, nodeChecksPhase];
 
+/**
+ * kubeadm init's token, made when the control plane is set up for the first time (it was no member
+ * of the cluster before this run), so a re-run of init makes no new one: `kubeforge token create` does.
+ */
+export const initTokenPhase = bootstrapTokenPhaseWith<ClusterSetupRun>(
+  (run) => !run.hosts.some((host) => host.spec.role === "control-plane" && run.members.has(host.name)),
+);
+
 /** kubeadm init's phases after preflight, in its order, on the first control plane. */
 export const controlPlanePhases: readonly SetupPhase[] = [
   ...initNodePhases,
   uploadConfigPhase,
   markControlPlanePhase,
-  bootstrapTokenPhase,
+  initTokenPhase,
   kubeletFinalizePhase,
   addonsPhase,
 ];

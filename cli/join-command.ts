@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { type Command, Option } from "commander";
 import { ADMIN_KUBECONFIG } from "../certs/pki.js";
 import type { ClusterHost } from "../hosts/open.js";
-import { bootstrapTokenPhase, markWorkersPhase } from "../phases/init-api.js";
+import { bootstrapTokenPhaseWith, markWorkersPhase } from "../phases/init-api.js";
 import { etcHostsPhase } from "../phases/init-node.js";
 import { joinedCheckPhase, joinKubeletStartPhase } from "../phases/join-node.js";
 import { UsageError } from "../workflow/errors.js";
@@ -31,10 +31,9 @@ const workersToBootstrap = (run: ClusterSetupRun) =>
  * bootstrap-token when a worker needs a token: a converged cluster gets no new token (which would
  * be a change on every run once init's token expired).
  */
-export const tokenForJoinPhase: LocalPhase<ClusterSetupRun, ClusterHost> = {
-  ...bootstrapTokenPhase,
-  runIf: (run) => workersToBootstrap(run).length > 0,
-};
+export const tokenForJoinPhase = bootstrapTokenPhaseWith<ClusterSetupRun>(
+  (run) => workersToBootstrap(run).length > 0,
+);
 
 /**
  * join needs a cluster: the control plane's CA must be the store's (ca-check ran before) and the

@@ -26,7 +26,7 @@ import { seconds, type WaitTiming, waitFor } from "../workflow/wait.js";
 export interface PodNetworkRun {
   cluster: ClusterFile;
   hosts: readonly ClusterHost[];
-  /** The cluster's API; absent only in a dry run, before the cluster exists. */
+  /** The cluster's API (empty in a dry run before the cluster exists); absent when nothing opened it. */
   api?: ClusterApi;
   /** How long and how often to poll the API; the defaults suit a real cluster, tests shorten them. */
   wait?: WaitTiming;

@@ -13,9 +13,11 @@
 //   once kubeforge has created them.
 // Everything kubeforge does to the hosts and through the API is real; only these answers are not.
 import { generateKeyPairSync } from "node:crypto";
+import { writeFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import yaml from "js-yaml";
 import type { RecordingFakeApiServer } from "../../api/fake-apiserver.js";
 import { startFakeApiServerFromStore } from "../../api/fake-apiserver.js";
 import type { ApiObject } from "../../api/objects.js";
@@ -23,8 +25,8 @@ import { parsePrivateKey, privateKeyToPem } from "../../certs/keys.js";
 import { parseKubeconfig, serializeKubeconfig } from "../../certs/kubeconfigs.js";
 import { parseCertificate, signCertificate } from "../../certs/x509.js";
 import type { Lab } from "../../lab/testhosts.js";
-import { STAND_IN_API_FORWARD_FILE } from "./bundle-dir.js";
-import { must, onHost } from "./scenario.js";
+import { buildTestBundleDir, STAND_IN_API_FORWARD_FILE } from "./bundle-dir.js";
+import { type CliRun, must, onHost, show } from "./scenario.js";
 
 export interface StandInNode {
   /** The Node name (the cluster file's host name). */
@@ -253,4 +255,72 @@ export async function startStandIns(options: {
       await fake.close();
     },
   };
+}
+
+/**
+ * A 3-node cluster file on the lab (cp1, w1, w2 on its first three hosts), a bundle of real Debian
+ * packages with the serving stand-in kubelet, the store's PKI, and the stand-ins running: what the
+ * end-to-end tests of init, join and apply start from.
+ */
+export async function standInCluster(options: {
+  work: string;
+  lab: Lab;
+  name: string;
+  version: string;
+  port: number;
+  /** Labels per node name, for the cluster file. */
+  labels?: Record<string, Record<string, string>>;
+  /** The CLI in `work` (with the test's environment). */
+  cli: (args: string[]) => Promise<CliRun>;
+}): Promise<{ nodes: StandInNode[]; standIns: StandIns }> {
+  const { work, lab, name, version, cli } = options;
+  const [h1, h2, h3] = lab.hosts;
+  if (!h1 || !h2 || !h3) throw new Error("the lab has fewer than 3 hosts");
+  const nodes: StandInNode[] = [
+    { name: "cp1", labHost: h1.name, address: h1.address, role: "control-plane", podCIDR: "198.19.0.0/24" },
+    { name: "w1", labHost: h2.name, address: h2.address, role: "worker", podCIDR: "198.19.1.0/24" },
+    { name: "w2", labHost: h3.name, address: h3.address, role: "worker", podCIDR: "198.19.2.0/24" },
+  ];
+  writeFileSync(
+    join(work, "cluster.yaml"),
+    yaml.dump({
+      apiVersion: "kubeforge.dev/v1alpha1",
+      kind: "Cluster",
+      metadata: { name },
+      spec: {
+        ssh: { user: "root", keyPath: lab.keyPath, knownHostsPath: lab.knownHostsPath },
+        kubernetes: { version, networking: { podSubnet: "198.19.0.0/17", serviceSubnet: "198.19.128.0/20" } },
+        hosts: nodes.map((node) => ({
+          name: node.name,
+          address: node.address,
+          role: node.role,
+          ...(options.labels?.[node.name] && { labels: options.labels[node.name] }),
+        })),
+        artifacts: { source: "bundle", bundle: "bundle.tar" },
+      },
+    }),
+  );
+  const listed = await cli(["images", "list", "-f", "cluster.yaml"]);
+  const { images } = JSON.parse(listed.stdout) as { images: Array<{ ref: string }> };
+  await buildTestBundleDir(join(work, "bundle-dir"), {
+    kubernetesVersion: version,
+    images: images.map((image) => image.ref),
+    kubelet: "serving",
+  });
+  for (const args of [
+    ["bundle", "create", "--from-dir", "bundle-dir", "-o", "bundle.tar"],
+    ["certs", "generate", "-f", "cluster.yaml"],
+  ]) {
+    const run = await cli(args);
+    if (run.code !== 0) throw new Error(`${args.join(" ")} failed:\n${show(run)}`);
+  }
+  const standIns = await startStandIns({
+    lab,
+    clusterDir: join(work, "state", name),
+    nodes,
+    version,
+    endpoint: `https://${name}-api:6443`,
+    port: options.port,
+  });
+  return { nodes, standIns };
 }

@@ -1,0 +1,114 @@
+// `kubeforge init` and `kubeforge join` on their own, on three real lab hosts (cp1, w1, w2), then
+// `apply` on what they built. The same STAND-INS as apply.test.ts (support/stand-in-cluster.ts: the
+// recording fake API server standing in for kube-apiserver, a serving stand-in kubelet, a registrar
+// for registration, TLS bootstrap and the controllers); everything kubeforge does is real.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Lab, LabOptions } from "../lab/testhosts.js";
+import { labDown, labUp } from "../lab/testhosts.js";
+import { ensureBuilt } from "./support/cli.js";
+import { changesOf, cliIn, must, show } from "./support/scenario.js";
+import { type StandInNode, type StandIns, standInCluster } from "./support/stand-in-cluster.js";
+
+const LAB: LabOptions = { bridge: "kfbrj0", subnet: "198.18.29", log: (line) => console.error(line) };
+const NAME = "split";
+const FLAGS = [
+  "-f",
+  "cluster.yaml",
+  "--timeout",
+  "60s",
+  "--ignore-preflight-errors",
+  "KubeletKernelSettings",
+];
+
+let work: string;
+let lab: Lab | undefined;
+let standIns: StandIns | undefined;
+let nodes: StandInNode[] = [];
+let setupError: unknown;
+
+function ready(): { lab: Lab; standIns: StandIns } {
+  if (!lab || !standIns || setupError)
+    throw new Error(`setup failed: ${String(setupError)}`, { cause: setupError });
+  return { lab, standIns };
+}
+
+const kubeforge = (args: string[]) =>
+  cliIn(work, args, undefined, { env: { KUBECONFIG: join(work, "kubeconfig") } });
+const labHostOf = (name: string) => nodes.find((node) => node.name === name)?.labHost ?? name;
+const writes = (s: StandIns) => s.fake.writes().map((w) => `${w.verb} ${w.kind} ${w.name}`);
+
+describe("kubeforge init, then join, then apply (recording fake API server, stand-in kubelets and controllers)", () => {
+  beforeAll(async () => {
+    work = mkdtempSync(join(tmpdir(), "kf-init-join-"));
+    try {
+      await ensureBuilt();
+      lab = await labUp(3, LAB);
+      ({ nodes, standIns } = await standInCluster({
+        work,
+        lab,
+        name: NAME,
+        version: "v1.34.2",
+        port: 16445,
+        cli: kubeforge,
+      }));
+    } catch (error) {
+      setupError = error;
+    }
+  });
+
+  afterAll(async () => {
+    try {
+      await standIns?.stop();
+      await labDown(LAB);
+    } finally {
+      if (work) rmSync(work, { recursive: true, force: true });
+    }
+  });
+
+  it("refuses join before init with exit 2, naming init, and changes nothing", async () => {
+    ready();
+    const run = await kubeforge(["join", ...FLAGS]);
+    expect(run.code, show(run)).toBe(2);
+    expect(run.stderr).toContain("kubeforge init -f cluster.yaml");
+    expect(changesOf(run)).toEqual({});
+  });
+
+  it("init sets up the control plane alone, and leaves the workers untouched", async () => {
+    const { lab, standIns } = ready();
+    const run = await kubeforge(["init", ...FLAGS]);
+    expect(run.code, `${show(run)}\n${standIns.log.join("\n")}`).toBe(0);
+    expect(Object.keys(changesOf(run)).sort()).toEqual(["cp1", "workstation"]);
+    expect(run.stderr).toContain("1 nodes Ready with kubelet v1.34.2");
+    // kubeadm init's token, which join uses next.
+    expect(
+      writes(standIns).filter((w) => /^create Secret bootstrap-token-[a-z0-9]{6}$/.test(w)),
+    ).toHaveLength(1);
+    for (const worker of ["w1", "w2"])
+      expect(await must(lab, labHostOf(worker), "ls /etc/kubernetes 2>&1 || true")).toContain("No such file");
+  });
+
+  it("join bootstraps the workers with init's token and writes nothing to the API", async () => {
+    const { lab, standIns } = ready();
+    standIns.fake.clearRecords();
+    const run = await kubeforge(["join", ...FLAGS]);
+    expect(run.code, `${show(run)}\n${standIns.log.join("\n")}`).toBe(0);
+    expect(run.stderr).toContain("3 nodes Ready with kubelet v1.34.2");
+    expect(writes(standIns)).toEqual([]);
+    for (const worker of ["w1", "w2"])
+      expect(await must(lab, labHostOf(worker), "stat -c %a /etc/kubernetes/kubelet.conf")).toBe("600\n");
+    // The control plane got routes to the new nodes' pods.
+    expect(await must(lab, labHostOf("cp1"), "ip -4 route show")).toContain("198.19.2.0/24 via");
+  });
+
+  it("apply on the cluster init and join built changes nothing and writes nothing", async () => {
+    const { standIns } = ready();
+    standIns.fake.clearRecords();
+    const run = await kubeforge(["apply", ...FLAGS]);
+    expect(run.code, show(run)).toBe(0);
+    expect(changesOf(run)).toEqual({});
+    expect(writes(standIns)).toEqual([]);
+  });
+});
