@@ -303,6 +303,17 @@ describe("kubeforge apply, join and token on real hosts (recording fake API serv
     expect(refused.stderr).toContain("kubeforge reset -f cluster.yaml --hosts w2");
     expect(changesOf(refused)).toEqual({});
     await must(lab, w2, "rm /etc/kubernetes/kubelet.conf");
+
+    // A TLS bootstrap that does not finish in time (no certificate signed yet) fails the run…
+    standIns.holdBootstrap("w2", true);
+    const stalled = await kubeforge([...JOIN_W2, "--timeout", "5s"]);
+    expect(stalled.code, show(stalled)).toBe(1);
+    expect(stalled.stderr).toContain("the kubelet's TLS bootstrap");
+    // …and leaves kubelet.conf written by the kubelet: a re-run bootstraps again, not refuses.
+    expect(await must(lab, w2, "grep -c certificate-authority-data /etc/kubernetes/kubelet.conf")).toBe(
+      "1\n",
+    );
+    standIns.holdBootstrap("w2", false);
     standIns.fake.clearRecords();
 
     const joined = await kubeforge(JOIN_W2);

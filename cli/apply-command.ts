@@ -3,7 +3,7 @@
 // validation. On a converged cluster every phase finds nothing to do, so it changes nothing.
 import type { Command } from "commander";
 import type { ClusterHost } from "../hosts/open.js";
-import { markWorkersPhase } from "../phases/init-api.js";
+import { bootstrapTokenPhaseWith, markWorkersPhase, untilInitFinished } from "../phases/init-api.js";
 import { joinedCheckPhase, joinKubeletStartPhase } from "../phases/join-node.js";
 import type { Workflow } from "../workflow/phase.js";
 import {
@@ -17,9 +17,14 @@ import {
   prepareSetupRun,
   setupSummary,
 } from "./init-command.js";
-import { tokenForJoinPhase } from "./join-command.js";
+import { workersToBootstrap } from "./join-command.js";
 import type { CliContext } from "./program.js";
 import { addWorkflowCommand } from "./workflow-command.js";
+
+/** init's token while init is unfinished, and one whenever a worker still needs to bootstrap. */
+const applyTokenPhase = bootstrapTokenPhaseWith<ClusterSetupRun>(
+  async (run, api) => workersToBootstrap(run).length > 0 || (await untilInitFinished(run, api)),
+);
 
 export const applyWorkflow: Workflow<ClusterSetupRun, ClusterHost> = {
   command: "apply",
@@ -30,8 +35,8 @@ export const applyWorkflow: Workflow<ClusterSetupRun, ClusterHost> = {
     {
       id: "init",
       title: "Set up the control plane (kubeadm init's phases)",
-      // The token is made only while a worker still needs it (see join's).
-      phases: controlPlanePhases.map((phase) => (phase === initTokenPhase ? tokenForJoinPhase : phase)),
+      // A token while init is unfinished or a worker still needs one (see applyTokenPhase).
+      phases: controlPlanePhases.map((phase) => (phase === initTokenPhase ? applyTokenPhase : phase)),
     },
     {
       id: "join",

@@ -19,6 +19,7 @@ import {
   type ApiRun,
   bootstrapTokenPhaseWith,
   markControlPlanePhase,
+  untilInitFinished,
   uploadConfigPhase,
   withApi,
 } from "../phases/init-api.js";
@@ -60,13 +61,8 @@ export const groundworkPhases: readonly SetupPhase[] = [
 /** prepare's phases and the node-stage checks, on every host of the run. */
 export const hostSetupPhases: readonly SetupPhase[] = [...preparePhases, nodeChecksPhase];
 
-/**
- * kubeadm init's token, made when the control plane is set up for the first time (it was no member
- * of the cluster before this run), so a re-run of init makes no new one: `kubeforge token create` does.
- */
-export const initTokenPhase = bootstrapTokenPhaseWith<ClusterSetupRun>(
-  (run) => !run.hosts.some((host) => host.spec.role === "control-plane" && run.members.has(host.name)),
-);
+/** kubeadm init's token while init is unfinished (see untilInitFinished). */
+export const initTokenPhase = bootstrapTokenPhaseWith<ClusterSetupRun>(untilInitFinished);
 
 /** kubeadm init's phases after preflight, in its order, on the first control plane. */
 export const controlPlanePhases: readonly SetupPhase[] = [
@@ -204,6 +200,7 @@ export async function prepareSetupRun(
       data: {
         ...prepared.data,
         hosts: pick(prepared.data.hosts),
+        clusterHosts: prepared.data.hosts,
         clusterDir,
         timeouts: { kubeletHealthMs: timeoutMs, controlPlaneMs: timeoutMs },
         bootstrapped: new Set<string>(),

@@ -24,7 +24,7 @@ import type { CliContext } from "./program.js";
 import { addWorkflowCommand, parseList } from "./workflow-command.js";
 
 /** Workers whose kubelet has no client certificate of this cluster yet. */
-const workersToBootstrap = (run: ClusterSetupRun) =>
+export const workersToBootstrap = (run: ClusterSetupRun) =>
   run.hosts.filter((host) => host.spec.role === "worker" && !run.bootstrapped.has(host.name));
 
 /**

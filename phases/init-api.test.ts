@@ -26,6 +26,7 @@ import {
   firstControlPlaneSpec,
   markControlPlanePhase,
   markWorkersPhase,
+  untilInitFinished,
   uploadConfigPhase,
   withApi,
 } from "./init-api.js";
@@ -515,6 +516,23 @@ describe("bootstrap-token when the run needs no token (join, apply)", () => {
     await needed.result;
     expect(needed.data.token?.id).not.toBe(init.data.token?.id);
     expect(tokenSecrets(context.fake)).toEqual([`bootstrap-token-${needed.data.token?.id}`]);
+  });
+
+  it("init's own predicate mints while cluster-info is missing (a first or unfinished init), not after", async () => {
+    const context = await setup(clusterFile({ version: "v1.30.4" }));
+    const initPhases = [
+      uploadConfigPhase,
+      markControlPlanePhase,
+      bootstrapTokenPhaseWith<ApiRun>(untilInitFinished),
+    ];
+    const first = run(context, { phases: initPhases });
+    await first.result;
+    expect(tokenSecrets(context.fake)).toEqual([`bootstrap-token-${first.data.token?.id}`]);
+    context.fake.clearRecords();
+    const later = run(context, { phases: initPhases, now: NOW + 23.5 * HOUR });
+    await later.result;
+    expect(later.data.token).toBeUndefined();
+    expect(context.fake.writes()).toEqual([]);
   });
 
   it("passes over token Secrets that are not init's or not valid tokens", async () => {

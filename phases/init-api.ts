@@ -480,12 +480,12 @@ function newToken(now: number): InitToken {
 async function tokenOf<D extends ApiRun>(
   step: Step<D>,
   api: ClusterApi,
-  mint: (run: D) => boolean,
+  mint: TokenPredicate<D>,
 ): Promise<InitToken | undefined> {
   const run = step.data;
   if (run.token) return run.token;
   const reused = await reusableToken(api, run.now());
-  run.token = reused ?? (mint(run) ? newToken(run.now()) : undefined);
+  run.token = reused ?? ((await mint(run, api)) ? newToken(run.now()) : undefined);
   step.log(
     run.token
       ? `${reused ? "reusing" : "new"} bootstrap token ${run.token.id}, expires ${run.token.expires.toISOString()}`
@@ -528,8 +528,19 @@ async function waitForSignature(step: Step<ApiRun>, api: ClusterApi, token: Init
  *
  * join and apply: `bootstrapTokenPhaseWith<ClusterSetupRun>((run) => <a worker still joins>)`.
  */
+/** Whether the bootstrap-token phase makes a token when none is reusable; read before it writes. */
+export type TokenPredicate<D> = (run: D, api: ClusterApi) => boolean | Promise<boolean>;
+
+/**
+ * kubeadm init's token: made while the control plane's set-up is unfinished (cluster-info, which this
+ * phase publishes, is not there yet: a first init, or one that stopped before this phase). A re-run of
+ * a finished init makes none: `kubeforge token create` does.
+ */
+export const untilInitFinished: TokenPredicate<ApiRun> = async (_run, api) =>
+  (await api.get(CLUSTER_INFO)) === undefined;
+
 export function bootstrapTokenPhaseWith<D extends ApiRun>(
-  mintToken: (run: D) => boolean,
+  mintToken: TokenPredicate<D>,
 ): LocalPhase<D, ClusterHost> {
   return {
     id: "bootstrap-token",

@@ -13,6 +13,7 @@ import { presentFiles, syncNodeFiles } from "../node/sync-files.js";
 import { PkiError, type PkiProblem } from "../workflow/errors.js";
 import type { HostPhase, HostStep, LocalPhase } from "../workflow/phase.js";
 import { factsOf } from "./cluster-run.js";
+import { type ApiRun, connectApi } from "./init-api.js";
 import {
   KUBELET_CLIENT_CURRENT,
   KUBELET_CONF,
@@ -30,9 +31,8 @@ const TOKEN_USER = "tls-bootstrap-token-user";
 /** kubeadm's DefaultClusterName: join's bootstrap kubeconfig names its cluster so, whatever clusterName is. */
 const BOOTSTRAP_CLUSTER = "kubernetes";
 
-export interface JoinRun extends NodeSetupRun {
-  /** The bootstrap token the workers' kubelets authenticate with; set before kubelet-start. */
-  token?: BootstrapToken;
+/** The token the workers' kubelets authenticate with is ApiRun's, set by bootstrap-token. */
+export interface JoinRun extends NodeSetupRun, ApiRun {
   /** Workers that already hold a valid client certificate: not bootstrapped again. */
   bootstrapped: Set<string>;
 }
@@ -82,18 +82,24 @@ async function clusterCa(run: JoinRun): Promise<string> {
   return readFile(join(run.clusterDir, "pki/ca.crt"), "utf8");
 }
 
-/** Whether kubelet.conf exists, and the certificate block of the kubelet's rotated client certificate (the key stays on the node). */
+/**
+ * What the kubelet holds: whether kubelet.conf exists and the CA it trusts (only that field is read:
+ * an old kubelet.conf may embed a key), and the certificate block of its rotated client certificate.
+ */
 async function kubeletIdentity(
   host: ClusterHost,
   signal: AbortSignal,
-): Promise<{ conf: boolean; certificate: string }> {
+): Promise<{ conf: boolean; confCa: string | undefined; certificate: string }> {
   const out = await host.host.exec(
-    `[ -f ${KUBELET_CONF} ] && echo '# kubelet.conf'; sed -n '/BEGIN CERTIFICATE/,/END CERTIFICATE/p' ${KUBELET_CLIENT_CURRENT} 2>/dev/null; true`,
+    `[ -f ${KUBELET_CONF} ] && printf '# kubelet.conf %s\\n' "$(sed -n 's/^ *certificate-authority-data: *//p' ${KUBELET_CONF} | head -n 1)"; sed -n '/BEGIN CERTIFICATE/,/END CERTIFICATE/p' ${KUBELET_CLIENT_CURRENT} 2>/dev/null; true`,
     { sudo: host.sudo, signal },
   );
+  const header = /^# kubelet\.conf ?(\S*)\n/.exec(out.stdout);
+  const caData = header?.[1];
   return {
-    conf: out.stdout.startsWith("# kubelet.conf"),
-    certificate: out.stdout.replace(/^# kubelet\.conf\n/, ""),
+    conf: header !== null,
+    confCa: caData ? Buffer.from(caData, "base64").toString("utf8") : undefined,
+    certificate: header ? out.stdout.slice(header[0].length) : out.stdout,
   };
 }
 
@@ -119,11 +125,13 @@ export const joinedCheckPhase: LocalPhase<JoinRun, ClusterHost> = {
       if (caPem && validClientCertificate(identity.certificate, caPem, new Date(data.now()))) {
         data.bootstrapped.add(host.name);
         log(`${host.name}: joined already (holds a valid client certificate)`);
-      } else if (identity.conf) {
+      } else if (identity.conf && identity.confCa?.trim() !== caPem?.trim()) {
+        // A kubelet.conf trusting this CA without a certificate yet is a bootstrap that did not
+        // finish (the kubelet writes kubelet.conf first): that worker is simply bootstrapped again.
         problems.push({
           subject: `${host.name}:${KUBELET_CONF}`,
           problem:
-            "the kubelet has credentials, but no valid client certificate from this cluster's CA (another cluster's, or expired)",
+            "the kubelet trusts another cluster's CA (or none it names): it would ignore the bootstrap kubeconfig",
           fix: `wipe the host with \`kubeforge reset -f ${data.file} --hosts ${host.name}\`, then join it again`,
         });
       }
@@ -151,6 +159,11 @@ async function workerFiles(step: Step) {
 async function bootstrapDone(step: Step, caPem: string): Promise<boolean> {
   const { certificate } = await kubeletIdentity(step.host, step.signal);
   return validClientCertificate(certificate, caPem, new Date(step.data.now()));
+}
+
+async function nodeExists(step: Step): Promise<boolean> {
+  const api = await connectApi(step);
+  return (await api.get({ apiVersion: "v1", kind: "Node", name: step.host.name })) !== undefined;
 }
 
 export const joinKubeletStartPhase: HostPhase<JoinRun, ClusterHost> = {
@@ -185,10 +198,15 @@ export const joinKubeletStartPhase: HostPhase<JoinRun, ClusterHost> = {
       ...bootstrap,
       ...(await workerFiles(step)),
     ]);
-    await startKubelet(
-      step,
-      changed.filter((path) => path !== BOOTSTRAP_KUBELET_CONF),
-    );
+    // A new bootstrap kubeconfig (a new token) is read only when the kubelet starts.
+    await startKubelet(step, changed);
+    // A kubelet registers its Node only when it starts: one deleted meanwhile needs a restart.
+    if (joined && changed.length === 0 && !(await nodeExists(step))) {
+      await step.change(
+        `restart the kubelet: Node ${host.name} is gone, and a kubelet registers only when it starts`,
+        () => host.host.exec("systemctl restart kubelet", { sudo: host.sudo, signal: step.signal }),
+      );
+    }
     if (step.dryRun) return;
     if (!joined) {
       const { kubeletHealthMs, controlPlaneMs } = data.timeouts;

@@ -327,6 +327,17 @@ describe("pod-network phase", () => {
     expect(changes).toEqual({});
   });
 
+  it("configures the cluster's other registered nodes too: a join of some workers reaches the rest", async () => {
+    const { hosts, data } = cluster(0);
+    const joined = hosts.filter((host) => host.name !== "w1");
+    const { changes } = await (await run({ ...data(), hosts: joined, clusterHosts: hosts })).result;
+    // w1 is outside the run, registered, and gets its routes to cp1's and cp2's pods.
+    expect(Object.keys(changes).sort()).toEqual(["cp1", "cp2", "w1"]);
+    expect(changes.w1).toContain(
+      "route the other nodes' pod CIDRs: 198.19.0.0/24 via 198.18.0.11 (cp1), 198.19.1.0/24 via 198.18.0.12 (cp2)",
+    );
+  });
+
   it("fails once, naming the nodes without a pod CIDR and where they come from", async () => {
     const { hosts, data } = cluster(Number.POSITIVE_INFINITY);
     const { result, events } = await run({ ...data(), wait: { timeoutMs: 30, intervalMs: 1 } });

@@ -30,6 +30,11 @@ export interface PodNetworkRun {
   api?: ClusterApi;
   /** How long and how often to poll the API; the defaults suit a real cluster, tests shorten them. */
   wait?: WaitTiming;
+  /**
+   * Every host of the cluster file, connected on demand: a node outside the run (a `join --hosts`
+   * of other workers) that is registered still needs routes to the new nodes' pods.
+   */
+  clusterHosts?: readonly ClusterHost[];
   /** Every host's Node as the API has it; filled by the pod-network phase for its per-host phase. */
   podNetworkNodes?: readonly NodeNetwork[];
 }
@@ -249,7 +254,11 @@ async function applyChange(step: HostStep<PodNetworkRun, ClusterHost>, change: N
 const nodeConfigPhase: HostPhase<PodNetworkRun, ClusterHost> = {
   id: "node-config",
   title: "Write each node's CNI config and its routes to the other nodes' pod CIDRs",
-  hosts: (run) => run.hosts,
+  // The run's hosts, and the cluster's other registered nodes: they need routes to the run's.
+  hosts: (run) =>
+    (run.clusterHosts ?? run.hosts).filter(
+      (host) => run.hosts.includes(host) || run.podNetworkNodes?.some((node) => node.name === host.name),
+    ),
   run: async (step) => {
     // Run alone (`phase pod-network/node-config`), each host reads the nodes itself.
     const nodes = step.data.podNetworkNodes ?? (await readNodes(step));

@@ -40,6 +40,8 @@ export interface StandInNode {
 
 export interface StandIns {
   fake: RecordingFakeApiServer;
+  /** Holds (or releases) a node's TLS bootstrap, as a controller-manager that has not signed yet. */
+  holdBootstrap(node: string, held: boolean): void;
   /** What the registrar did, for a failing test's message. */
   log: string[];
   stop(): Promise<void>;
@@ -57,6 +59,7 @@ const running = (container: string) => ({
 interface HostView {
   kubeletActive: boolean;
   hasClientCert: boolean;
+  hasKubeletConf: boolean;
   bootstrapToken: string | undefined;
 }
 
@@ -65,7 +68,7 @@ async function look(lab: Lab, node: StandInNode): Promise<HostView | undefined> 
   const out = await onHost(
     lab,
     node.labHost,
-    `systemctl is-active --quiet kubelet && echo active; [ -f ${KUBELET_PKI} ] && echo cert; [ -f ${BOOTSTRAP_CONF} ] && cat ${BOOTSTRAP_CONF}; true`,
+    `systemctl is-active --quiet kubelet && echo active; [ -f ${KUBELET_PKI} ] && echo cert; [ -f ${KUBELET_CONF} ] && echo conf; [ -f ${BOOTSTRAP_CONF} ] && cat ${BOOTSTRAP_CONF}; true`,
   );
   if (out.exitCode !== 0) return undefined;
   const lines = out.stdout.split("\n");
@@ -74,6 +77,7 @@ async function look(lab: Lab, node: StandInNode): Promise<HostView | undefined> 
   return {
     kubeletActive: lines.includes("active"),
     hasClientCert: lines.includes("cert"),
+    hasKubeletConf: lines.includes("conf"),
     bootstrapToken: typeof token === "string" ? token : undefined,
   };
 }
@@ -226,10 +230,12 @@ export async function startStandIns(options: {
     const view = await look(lab, node);
     if (!view?.kubeletActive) return false;
     if (node.role === "worker" && !view.hasClientCert) {
-      // A worker's kubelet bootstraps with the token of its bootstrap kubeconfig, or not at all.
-      if (!view.bootstrapToken || !tokenIsValid(view.bootstrapToken)) return false;
+      // A worker's kubelet bootstraps with the token of its bootstrap kubeconfig, or not at all;
+      // like the real one it writes kubelet.conf first, naming the certificate it is about to get.
+      if (!view.bootstrapToken) return false;
+      if (!view.hasKubeletConf) await writeKubeletConf(node);
+      if (held.has(node.name) || !tokenIsValid(view.bootstrapToken)) return false;
       await issueClientCertificate(node);
-      await writeKubeletConf(node);
     } else if (!view.hasClientCert) {
       await issueClientCertificate(node);
     }
@@ -237,6 +243,7 @@ export async function startStandIns(options: {
     return true;
   }
 
+  const held = new Set<string>();
   let stopped = false;
   const loop = (async () => {
     while (!stopped) {
@@ -249,6 +256,10 @@ export async function startStandIns(options: {
   return {
     fake,
     log,
+    holdBootstrap: (node, on) => {
+      if (on) held.add(node);
+      else held.delete(node);
+    },
     stop: async () => {
       stopped = true;
       await loop;
