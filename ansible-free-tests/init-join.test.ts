@@ -2,7 +2,7 @@
 // `apply` on what they built. The same STAND-INS as apply.test.ts (support/stand-in-cluster.ts: the
 // recording fake API server standing in for kube-apiserver, a serving stand-in kubelet, a registrar
 // for registration, TLS bootstrap and the controllers); everything kubeforge does is real.
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -66,6 +66,35 @@ describe("kubeforge init, then join, then apply (recording fake API server, stan
     } finally {
       if (work) rmSync(work, { recursive: true, force: true });
     }
+  });
+
+  it("plans the whole apply on bare hosts with an empty store, and changes nothing anywhere", async () => {
+    const { lab } = ready();
+    const before = await Promise.all(
+      nodes.map((node) => must(lab, node.labHost, "ls -A /etc/kubernetes /var/lib/kubelet 2>&1; true")),
+    );
+    const emptyStore = join(work, "empty-store");
+    const run = await cliIn(work, ["apply", "--dry-run", ...FLAGS], emptyStore, {
+      env: { KUBECONFIG: join(work, "dry-run-kubeconfig") },
+    });
+    expect(run.code, show(run)).toBe(0);
+    const changes = changesOf(run);
+    expect(changes.workstation).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^generate \d+ files in the local store/),
+        "create ConfigMap kube-system/kubeadm-config",
+        `merge context kubeforge-${NAME}-admin@kubeforge-${NAME} into ${join(work, "dry-run-kubeconfig")}`,
+      ]),
+    );
+    expect(changes.cp1).toContain("write /etc/kubernetes/manifests/kube-apiserver.yaml (mode 0600)");
+    expect(
+      await Promise.all(
+        nodes.map((node) => must(lab, node.labHost, "ls -A /etc/kubernetes /var/lib/kubelet 2>&1; true")),
+      ),
+    ).toEqual(before);
+    // The run's log is written there; no PKI is.
+    expect(existsSync(join(emptyStore, NAME, "pki"))).toBe(false);
+    expect(existsSync(join(work, "dry-run-kubeconfig"))).toBe(false);
   });
 
   it("refuses join before init with exit 2, naming init, and changes nothing", async () => {

@@ -173,7 +173,19 @@ export const joinKubeletStartPhase: HostPhase<JoinRun, ClusterHost> = {
   hosts: (run) => run.hosts.filter((host) => host.spec.role === "worker"),
   run: async (step) => {
     const { data, host } = step;
-    const caPem = await clusterCa(data);
+    const caPem = await clusterCa(data).catch(() => undefined);
+    if (caPem === undefined) {
+      // A dry run on a fresh store: certs/store has only planned the CA the files are made from.
+      if (!step.dryRun)
+        throw new Error(
+          `${data.clusterDir}/pki/ca.crt is missing: the cluster CA comes first (kubeforge init)`,
+        );
+      await step.change(
+        `write ${PKI_DIR}/ca.crt, ${BOOTSTRAP_KUBELET_CONF} and the kubelet's files, start the kubelet and wait for its TLS bootstrap (once the store has the CA)`,
+        async () => undefined,
+      );
+      return;
+    }
     const joined = data.bootstrapped.has(host.name);
     if (!joined && !data.token)
       throw new Error(
