@@ -4,12 +4,14 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type Command, Option } from "commander";
+import { openClusterApi } from "../api/client.js";
 import { ADMIN_KUBECONFIG } from "../certs/pki.js";
+import { apiDialAddress } from "../certs/specs.js";
 import type { ClusterHost } from "../hosts/open.js";
 import { bootstrapTokenPhaseWith, markWorkersPhase } from "../phases/init-api.js";
 import { etcHostsPhase } from "../phases/init-node.js";
 import { joinedCheckPhase, joinKubeletStartPhase } from "../phases/join-node.js";
-import { UsageError } from "../workflow/errors.js";
+import { messageOf, UsageError } from "../workflow/errors.js";
 import type { LocalPhase, Phase, Workflow } from "../workflow/phase.js";
 import {
   type ClusterSetupRun,
@@ -36,25 +38,54 @@ export const tokenForJoinPhase = bootstrapTokenPhaseWith<ClusterSetupRun>(
 );
 
 /**
- * join needs a cluster: the control plane's CA must be the store's (ca-check ran before) and the
- * store must hold admin.conf. Otherwise it stops before any change, naming the command to run first.
+ * join needs a cluster: the control plane's CA must be the store's (ca-check ran before), the store
+ * must hold admin.conf, and the API server must answer with init's cluster-info. Otherwise (no init,
+ * or one that stopped early) it stops before any change, naming the command to run first.
  */
 const initialisedCheckPhase: LocalPhase<ClusterSetupRun, ClusterHost> = {
   id: "control-plane-check",
   prerequisite: true,
   title: "Check that the control plane is set up",
-  run: async ({ data }) => {
+  run: async ({ data, signal }) => {
     const controlPlane = data.hosts.find((host) => host.spec.role === "control-plane");
-    const admin = await readFile(join(data.clusterDir, ADMIN_KUBECONFIG)).then(
-      () => true,
-      () => false,
-    );
-    if (!controlPlane || !data.members.has(controlPlane.name) || !admin)
+    const admin = await readFile(join(data.clusterDir, ADMIN_KUBECONFIG), "utf8").catch(() => undefined);
+    const why =
+      !controlPlane || !data.members.has(controlPlane.name) || admin === undefined
+        ? "is not set up by this workstation's store"
+        : await clusterInfoMissing(data, controlPlane, admin, signal);
+    if (why)
       throw new UsageError(
-        `the control plane ${controlPlane?.name ?? ""} is not set up by this workstation's store (${data.clusterDir}) yet: run \`kubeforge init -f ${data.file}\` (or \`kubeforge apply -f ${data.file}\`, which does both) first`,
+        `the control plane ${controlPlane?.name ?? ""} ${why} (${data.clusterDir}): run \`kubeforge init -f ${data.file}\` (or \`kubeforge apply -f ${data.file}\`, which does both) first`,
       );
   },
 };
+
+/** Why init is unfinished as the API tells it (asked once, no retries), or undefined when it is done. */
+async function clusterInfoMissing(
+  data: ClusterSetupRun,
+  controlPlane: ClusterHost,
+  admin: string,
+  signal: AbortSignal,
+): Promise<string | undefined> {
+  const api = openClusterApi({
+    kubeconfig: admin,
+    dial: { host: apiDialAddress(controlPlane.spec), port: data.cluster.spec.kubernetes.apiServer.bindPort },
+    retry: { timeoutMs: 0, intervalMs: 0 },
+    requestTimeoutMs: 5_000,
+    signal,
+  });
+  try {
+    const info = await api.get({
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      namespace: "kube-public",
+      name: "cluster-info",
+    });
+    return info ? undefined : "has no kube-public/cluster-info yet: init did not finish";
+  } catch (error) {
+    return `does not answer on its API server (${messageOf(error)})`;
+  }
+}
 
 /** What joining workers takes after the hosts are prepared. */
 export const joinPhases: readonly Phase<ClusterSetupRun, ClusterHost>[] = [
