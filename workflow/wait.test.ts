@@ -55,7 +55,7 @@ describe("waitFor", () => {
 });
 
 describe("waitUntil", () => {
-  const transient = new Error("connect ECONNREFUSED 10.0.0.1:6443");
+  const transient = new Error("connect ECONNREFUSED 198.18.0.11:6443");
   const retryOn = (error: unknown) => error === transient;
 
   /** Throws `transient` on the first call, is not there yet on the second, then done. */
@@ -72,7 +72,7 @@ describe("waitUntil", () => {
     const { lines, options: opts } = options(60_000);
     expect(await waitUntil({ ...opts, what: "Node cp1", retryOn }, flaky())).toBe("cp1");
     expect(lines).toEqual([
-      "waiting for Node cp1 (0 s of 60 s): error: connect ECONNREFUSED 10.0.0.1:6443",
+      "waiting for Node cp1 (0 s of 60 s): error: connect ECONNREFUSED 198.18.0.11:6443",
       "waiting for Node cp1 (0 s of 60 s): no Node cp1 yet",
       "Node cp1: done after 0 s",
     ]);
@@ -85,10 +85,10 @@ describe("waitUntil", () => {
       () => Promise.reject(transient),
     ).catch((e: unknown) => e);
     expect((error as Error).message).toMatch(
-      /^timed out after 30 ms waiting for Node cp1 \(\d+ tries, every 1 ms\); last error: connect ECONNREFUSED 10\.0\.0\.1:6443\. Is the kubelet running\?$/,
+      /^timed out after 30 ms waiting for Node cp1 \(\d+ tries, every 1 ms\); last error: connect ECONNREFUSED 198\.18\.0\.11:6443\. Is the kubelet running\?$/,
     );
     expect((error as Error).cause).toBe(transient);
-    expect(lines[0]).toBe("waiting for Node cp1 (0 s of 0 s): error: connect ECONNREFUSED 10.0.0.1:6443");
+    expect(lines[0]).toBe("waiting for Node cp1 (0 s of 0 s): error: connect ECONNREFUSED 198.18.0.11:6443");
   });
 
   it("on a timeout without an error says the last pending state", async () => {
