@@ -314,6 +314,11 @@ describe("listing", () => {
     expect(await missingFiles(cluster, dir)).toEqual([]);
     await rm(path("nodes/cp2/pki/apiserver.key"));
     expect(await missingFiles(cluster, dir)).toEqual(["nodes/cp2/pki/apiserver.key"]);
+    // A CA certificate without its key is an external CA: the key is not missing, it is elsewhere.
+    const caKey = await readFile(path("pki/ca.key"));
+    await rm(path("pki/ca.key"));
+    expect(await missingFiles(cluster, dir)).toEqual(["nodes/cp2/pki/apiserver.key"]);
+    await writeFile(path("pki/ca.key"), caKey, { mode: 0o600 });
 
     const entries = await listStore(cluster, dir);
     expect(entries.map((e) => e.id).slice(0, 6)).toEqual([

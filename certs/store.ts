@@ -1093,13 +1093,20 @@ export async function listStore(
   ];
 }
 
-/** The store files that should exist and do not, relative to the cluster directory. */
+/**
+ * The store files that should exist and do not, relative to the cluster directory. A CA certificate
+ * without its key is an external CA: its key is meant to be absent.
+ */
 export async function missingFiles(cluster: ClusterFile, clusterDir: string): Promise<string[]> {
   const ctx = context(cluster, clusterDir, {});
+  const externalCa = async (cert: ResolvedCert) =>
+    cert.spec.ca === undefined && (await read(ctx, certFiles(cert).crt)) !== undefined;
+  const certs = resolveCerts(ctx.inputs);
+  const external = await Promise.all(certs.map(externalCa));
   const expected = [
-    ...resolveCerts(ctx.inputs).flatMap((cert) => {
+    ...certs.flatMap((cert, index) => {
       const files = certFiles(cert);
-      return [files.crt, files.key];
+      return external[index] ? [files.crt] : [files.crt, files.key];
     }),
     SA_KEY,
     SA_PUB,

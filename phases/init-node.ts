@@ -126,16 +126,7 @@ export const storePhase: LocalPhase<NodeSetupRun, ClusterHost> = {
   help: "CAs, the service-account key pair, every control plane's certificates and every kubeconfig, in the local store (kubeforge certs generate); valid material is kept.",
   run: async (step) => {
     const { cluster, clusterDir, file } = step.data;
-    // A CA certificate without its key is an external CA: its key is meant to be missing.
-    const externalCaKey = async (path: string) =>
-      /(^|\/)(ca|front-proxy-ca)\.key$/.test(path) &&
-      (await readFile(join(clusterDir, path.replace(/\.key$/, ".crt"))).then(
-        () => true,
-        () => false,
-      ));
-    const absent = await missingFiles(cluster, clusterDir);
-    const external = await Promise.all(absent.map(externalCaKey));
-    const missing = absent.filter((_, i) => !external[i]);
+    const missing = await missingFiles(cluster, clusterDir);
     if (missing.length === 0) {
       // Still checked against the file: a certificate that no longer matches stops the run.
       await ensurePki(cluster, clusterDir, { clusterFile: file });
