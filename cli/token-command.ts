@@ -25,9 +25,10 @@ import {
 } from "../api/tokens.js";
 import { shortHumanDuration } from "../certs/duration.js";
 import { ADMIN_KUBECONFIG, parseKubeconfig } from "../certs/pki.js";
-import { apiDialAddress, nodeIp, pkiInputs } from "../certs/specs.js";
+import { apiDialAddress } from "../certs/specs.js";
 import { formatBootstrapToken, generateBootstrapToken, parseBootstrapToken } from "../certs/tokens.js";
 import { loadClusterFile } from "../config/load.js";
+import { endpointHostsEntry } from "../phases/init-node.js";
 import { InternalError, UsageError } from "../workflow/errors.js";
 import { EVENT_VERSION } from "../workflow/events.js";
 import { DEFAULT_FILE, FILE_FLAGS, FILE_HELP } from "./config-command.js";
@@ -108,10 +109,8 @@ function tokenToCreate(tokenText: string | undefined, flags: CreateFlags, now: D
 async function endpointHostsLine(context: CliContext, file: string): Promise<string | undefined> {
   const { io } = context;
   const { cluster } = await loadClusterFile(file, { env: io.env, homeDir: io.homeDir, cwd: io.cwd });
-  if (cluster.spec.kubernetes.controlPlaneEndpoint !== undefined) return undefined;
-  const first = cluster.spec.hosts.find((host) => host.role === "control-plane");
-  const ip = first && nodeIp(first);
-  return ip ? `${ip} ${pkiInputs(cluster).endpoint.host}` : undefined;
+  const entry = endpointHostsEntry(cluster);
+  return entry && `${entry.ip} ${entry.name}`;
 }
 
 /** The join command, with the server and CA of admin.conf's cluster, as kubeadm reads its kubeconfig. */

@@ -8,7 +8,7 @@ import { currentCredentials, serializeKubeconfig } from "../certs/kubeconfigs.js
 import { ensurePki, missingFiles, parseKubeconfig, pkiInputs } from "../certs/pki.js";
 import { nodeIp } from "../certs/specs.js";
 import { parseIp } from "../config/net.js";
-import type { HostSpec } from "../config/schema.js";
+import type { ClusterFile } from "../config/schema.js";
 import type { ClusterHost } from "../hosts/open.js";
 import { nodeFiles } from "../node/files.js";
 import { KUBELET_DIR, KUBERNETES_DIR, MANIFESTS_DIR } from "../node/paths.js";
@@ -214,10 +214,10 @@ const HOSTS_FILE = "/etc/hosts";
 const HOSTS_MARKER = "# kubeforge: control-plane endpoint";
 
 /** The endpoint name kubeforge maps in /etc/hosts, when the cluster file leaves controlPlaneEndpoint unset. */
-export function endpointHostsEntry(run: NodeSetupRun): { name: string; ip: string } | undefined {
-  if (run.cluster.spec.kubernetes.controlPlaneEndpoint !== undefined) return undefined;
-  const { host } = pkiInputs(run.cluster).endpoint;
-  const controlPlane = run.cluster.spec.hosts.find((entry) => entry.role === "control-plane");
+export function endpointHostsEntry(cluster: ClusterFile): { name: string; ip: string } | undefined {
+  if (cluster.spec.kubernetes.controlPlaneEndpoint !== undefined) return undefined;
+  const { host } = pkiInputs(cluster).endpoint;
+  const controlPlane = cluster.spec.hosts.find((entry) => entry.role === "control-plane");
   const ip = controlPlane && nodeIp(controlPlane);
   return ip && !parseIp(host) ? { name: host, ip } : undefined;
 }
@@ -233,10 +233,10 @@ export const etcHostsPhase: HostPhase<NodeSetupRun, ClusterHost> = {
   id: "etc-hosts",
   title: "Map the control-plane endpoint name in /etc/hosts",
   help: "Without controlPlaneEndpoint, every node resolves <cluster>-api to the control plane in /etc/hosts, so certificates and kubeconfigs name a stable endpoint and HA can be added later without re-signing.",
-  runIf: (run) => endpointHostsEntry(run) !== undefined,
+  runIf: (run) => endpointHostsEntry(run.cluster) !== undefined,
   hosts: (run) => run.hosts,
   run: async (step) => {
-    const entry = endpointHostsEntry(step.data);
+    const entry = endpointHostsEntry(step.data.cluster);
     if (!entry) return;
     const { host, signal } = step;
     const current = (await host.host.readFile(HOSTS_FILE, { sudo: host.sudo, signal })).toString();
@@ -253,7 +253,10 @@ export const etcHostsPhase: HostPhase<NodeSetupRun, ClusterHost> = {
 // etcd, control-plane, kubelet-start: the files of node/files.ts
 
 /** The node's files as kubeadm writes them, from its facts and whether systemd-resolved runs there. */
-async function filesOf(step: Step, host: HostSpec): Promise<WantedNodeFile[]> {
+export async function nodeFilesOf<D extends NodeSetupRun>(
+  step: HostStep<D, ClusterHost>,
+): Promise<WantedNodeFile[]> {
+  const host = step.host.spec;
   const facts = factsOf(step.data, host.name);
   const resolved = await step.host.host.exec("systemctl is-active --quiet systemd-resolved", {
     sudo: step.host.sudo,
@@ -279,7 +282,7 @@ function staticPodPhase(id: string, component: StaticPodComponent): HostPhase<No
     help: `${path}, 0600, as kubeadm of the cluster's version writes it; the kubelet starts it.`,
     hosts: onFirstControlPlane,
     run: async (step) => {
-      const files = await filesOf(step, step.host.spec);
+      const files = await nodeFilesOf(step);
       await syncNodeFiles(
         step,
         files.filter((file) => file.path === path),
@@ -340,7 +343,7 @@ const kubeletStartPhase: HostPhase<NodeSetupRun, ClusterHost> = {
   help: `${KUBELET_CONFIG_FILE} and ${KUBEADM_FLAGS_FILE} as kubeadm writes them, then the kubelet (re)started through systemd.`,
   hosts: onFirstControlPlane,
   run: async (step) => {
-    const files = await filesOf(step, step.host.spec);
+    const files = await nodeFilesOf(step);
     const changed = await syncNodeFiles(
       step,
       files.filter((file) => KUBELET_FILES.includes(file.path)),

@@ -7,12 +7,10 @@ import { join } from "node:path";
 import { type BootstrapToken, formatBootstrapToken, pkiInputs, serializeKubeconfig } from "../certs/pki.js";
 import { isIssuedBy, parseCertificate } from "../certs/x509.js";
 import type { ClusterHost } from "../hosts/open.js";
-import { nodeFiles } from "../node/files.js";
 import { KUBERNETES_DIR } from "../node/paths.js";
 import { presentFiles, syncNodeFiles } from "../node/sync-files.js";
 import { PkiError, type PkiProblem } from "../workflow/errors.js";
 import type { HostPhase, HostStep, LocalPhase } from "../workflow/phase.js";
-import { factsOf } from "./cluster-run.js";
 import { type ApiRun, connectApi } from "./init-api.js";
 import {
   KUBELET_CLIENT_CURRENT,
@@ -20,6 +18,7 @@ import {
   KUBELET_FILES,
   kubeletHealthy,
   type NodeSetupRun,
+  nodeFilesOf,
   PKI_DIR,
   startKubelet,
   waitOnNode,
@@ -140,21 +139,6 @@ export const joinedCheckPhase: LocalPhase<JoinRun, ClusterHost> = {
   },
 };
 
-async function workerFiles(step: Step) {
-  const facts = factsOf(step.data, step.host.name);
-  const resolved = await step.host.host.exec("systemctl is-active --quiet systemd-resolved", {
-    sudo: step.host.sudo,
-    signal: step.signal,
-    allowFailure: true,
-  });
-  return nodeFiles(step.data.cluster, step.host.spec, {
-    hostname: facts.hostname,
-    container: facts.container,
-    cgroupVersion: facts.cgroupVersion,
-    systemdResolvedActive: resolved.exitCode === 0,
-  }).filter((file) => KUBELET_FILES.includes(file.path));
-}
-
 /** The kubelet's TLS bootstrap is done when its rotated client certificate is this cluster's and valid. */
 async function bootstrapDone(step: Step, caPem: string): Promise<boolean> {
   const { certificate } = await kubeletIdentity(step.host, step.signal);
@@ -208,7 +192,7 @@ export const joinKubeletStartPhase: HostPhase<JoinRun, ClusterHost> = {
     const changed = await syncNodeFiles(step, [
       { path: `${PKI_DIR}/ca.crt`, mode: 0o644, content: caPem },
       ...bootstrap,
-      ...(await workerFiles(step)),
+      ...(await nodeFilesOf(step)).filter((file) => KUBELET_FILES.includes(file.path)),
     ]);
     // A new bootstrap kubeconfig (a new token) is read only when the kubelet starts.
     await startKubelet(step, changed);
