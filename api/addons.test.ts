@@ -1,39 +1,12 @@
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import yaml from "js-yaml";
 import { describe, expect, it } from "vitest";
-import { parseClusterFile } from "../config/load.js";
 import { addonObjects } from "./addons.js";
 import type { ApiObject } from "./objects.js";
+import { exampleCluster, objectId, readFixture } from "./testing.js";
 
-const TESTDATA = join(import.meta.dirname, "testdata");
 const HASH = "kubeadm.kubernetes.io/component-config.hash";
 
-/** The documented example of the fixtures' header, with `extra` lines appended to spec.kubernetes. */
-function demo(version: string, extra = "") {
-  const text = `apiVersion: kubeforge.dev/v1alpha1
-kind: Cluster
-metadata: {name: demo}
-spec:
-  kubernetes:
-    version: ${version}
-    networking: {serviceSubnet: 198.19.128.0/20, podSubnet: 198.19.0.0/17}
-${extra}
-  hosts:
-    - {name: cp1, address: 198.18.0.11, role: control-plane}
-    - {name: w1, address: 198.18.0.12, role: worker}
-`;
-  return parseClusterFile(text, "cluster.yaml", { env: {}, homeDir: tmpdir(), cwd: tmpdir() }).cluster;
-}
-
-function fixture(minor: string): ApiObject[] {
-  const text = readFileSync(join(TESTDATA, `addons-v${minor}.yaml`), "utf8");
-  return yaml.loadAll(text).filter((doc) => doc !== null) as ApiObject[];
-}
-
-const id = (object: ApiObject) => `${object.kind}/${object.metadata.namespace ?? ""}/${object.metadata.name}`;
 const dataOf = (object: ApiObject) => object.data as Record<string, string>;
 const find = (objects: ApiObject[], kind: string, name: string) =>
   objects.find((object) => object.kind === kind && object.metadata.name === name) as ApiObject;
@@ -47,10 +20,10 @@ function proxyConfig(objects: ApiObject[]): Record<string, unknown> {
 
 function compare(actual: ApiObject[], expected: ApiObject[]): void {
   // The exact set, in kubeadm's order.
-  expect(actual.map(id)).toEqual(expected.map(id));
+  expect(actual.map(objectId)).toEqual(expected.map(objectId));
   actual.forEach((object, index) => {
     const want = expected[index] as ApiObject;
-    const label = id(object);
+    const label = objectId(object);
     if (object.kind !== "ConfigMap") {
       expect(object, label).toEqual(want);
       return;
@@ -77,18 +50,18 @@ describe("addonObjects", () => {
     ["1.30", "v1.30.4"],
     ["1.34", "v1.34.8"],
   ])("v%s: CoreDNS, then kube-proxy, as in the hand-written fixture", (minor, version) => {
-    const { coreDns, kubeProxy } = addonObjects(demo(version), { containerHosts: false });
-    compare([...coreDns, ...kubeProxy], fixture(minor));
+    const { coreDns, kubeProxy } = addonObjects(exampleCluster(version), { containerHosts: false });
+    compare([...coreDns, ...kubeProxy], readFixture(`addons-v${minor}.yaml`));
   });
 
   it("container hosts: kube-proxy leaves conntrack alone, a user-supplied (unsigned) config", () => {
-    const { kubeProxy } = addonObjects(demo("v1.34.8"), { containerHosts: true });
+    const { kubeProxy } = addonObjects(exampleCluster("v1.34.8"), { containerHosts: true });
     expect(proxyConfig(kubeProxy)).toMatchObject({ conntrack: { maxPerCore: 0, min: null }, mode: "" });
     expect(find(kubeProxy, "ConfigMap", "kube-proxy").metadata.annotations).toBeUndefined();
   });
 
   it("writes a mode other than iptables, unsigned as kubeadm leaves a user's KubeProxyConfiguration", () => {
-    const cluster = demo("v1.30.4");
+    const cluster = exampleCluster("v1.30.4");
     cluster.spec.addons.kubeProxy.mode = "ipvs";
     const { kubeProxy } = addonObjects(cluster, { containerHosts: false });
     expect(proxyConfig(kubeProxy)).toMatchObject({ mode: "ipvs", conntrack: { maxPerCore: null } });
@@ -96,14 +69,14 @@ describe("addonObjects", () => {
   });
 
   it("disabled add-ons create nothing", () => {
-    const cluster = demo("v1.30.4");
+    const cluster = exampleCluster("v1.30.4");
     cluster.spec.addons.kubeProxy.enabled = false;
     cluster.spec.addons.coreDNS.enabled = false;
     expect(addonObjects(cluster, { containerHosts: false })).toEqual({ kubeProxy: [], coreDns: [] });
   });
 
   it("follows the cluster's endpoint, networks, domain, images and feature gates", () => {
-    const cluster = demo(
+    const cluster = exampleCluster(
       "v1.21.14",
       "    controlPlaneEndpoint: api.example.com:8443\n    featureGates: {IPv6DualStack: true, PublicKeysECDSA: true}",
     );

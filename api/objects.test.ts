@@ -1,39 +1,15 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import yaml from "js-yaml";
 import { describe, expect, it } from "vitest";
-import { parseClusterFile } from "../config/load.js";
 import { type ApiObject, goDurationString, initObjects, renderObjects } from "./objects.js";
+import { exampleCluster, objectId, readFixture } from "./testing.js";
 
 const TESTDATA = join(import.meta.dirname, "testdata");
 const CA = readFileSync(join(TESTDATA, "test-ca.crt"), "utf8");
 const TOKEN = { id: "abcdef", secret: "0123456789abcdef", expires: new Date("2026-01-02T03:04:05Z") };
 const NOW = new Date("2026-01-01T03:04:05Z");
-
-/** The documented example of the fixtures' header. */
-function demo(version: string) {
-  const text = `apiVersion: kubeforge.dev/v1alpha1
-kind: Cluster
-metadata: {name: demo}
-spec:
-  kubernetes:
-    version: ${version}
-    networking: {serviceSubnet: 198.19.128.0/20, podSubnet: 198.19.0.0/17}
-  hosts:
-    - {name: cp1, address: 198.18.0.11, role: control-plane}
-    - {name: w1, address: 198.18.0.12, role: worker}
-`;
-  return parseClusterFile(text, "cluster.yaml", { env: {}, homeDir: tmpdir(), cwd: tmpdir() }).cluster;
-}
-
-function fixture(minor: string): ApiObject[] {
-  const text = readFileSync(join(TESTDATA, `init-objects-v${minor}.yaml`), "utf8");
-  return yaml.loadAll(text).filter((doc) => doc !== null) as ApiObject[];
-}
-
-const id = (object: ApiObject) => `${object.kind}/${object.metadata.namespace ?? ""}/${object.metadata.name}`;
 
 const decode = (data: Record<string, string>) =>
   Object.fromEntries(
@@ -42,10 +18,10 @@ const decode = (data: Record<string, string>) =>
 
 function compare(actual: ApiObject[], expected: ApiObject[]): void {
   // The exact set, in kubeadm's order.
-  expect(actual.map(id)).toEqual(expected.map(id));
+  expect(actual.map(objectId)).toEqual(expected.map(objectId));
   actual.forEach((object, index) => {
     const want = expected[index] as ApiObject;
-    const label = id(object);
+    const label = objectId(object);
     switch (object.kind) {
       case "Secret": {
         expect(object.type, label).toBe(want.type);
@@ -85,19 +61,24 @@ describe("initObjects", () => {
     ["1.30", "v1.30.4"],
     ["1.34", "v1.34.8"],
   ])("v%s: the objects of the hand-written fixture", (minor, version) => {
-    compare(initObjects(demo(version), { token: TOKEN, caCert: CA, now: NOW }), fixture(minor));
+    compare(
+      initObjects(exampleCluster(version), { token: TOKEN, caCert: CA, now: NOW }),
+      readFixture(`init-objects-v${minor}.yaml`),
+    );
   });
 
   it("v1.34 before v1.34.8: no kubeadm:apiserver-kubelet-client binding (the cert still has O)", () => {
-    const names = initObjects(demo("v1.34.7"), { token: TOKEN, caCert: CA, now: NOW }).map(id);
-    const expected = fixture("1.34")
-      .map(id)
+    const names = initObjects(exampleCluster("v1.34.7"), { token: TOKEN, caCert: CA, now: NOW }).map(
+      objectId,
+    );
+    const expected = readFixture("init-objects-v1.34.yaml")
+      .map(objectId)
       .filter((name) => name !== "ClusterRoleBinding//kubeadm:apiserver-kubelet-client");
     expect(names).toEqual(expected);
   });
 
   it("the token expires 24h after now by default", () => {
-    const objects = initObjects(demo("v1.30.4"), {
+    const objects = initObjects(exampleCluster("v1.30.4"), {
       token: { id: "abcdef", secret: "0123456789abcdef" },
       caCert: CA,
       now: new Date("2026-03-04T05:06:07.890Z"),
@@ -107,7 +88,7 @@ describe("initObjects", () => {
   });
 
   it("maps the cluster file's settings into the uploaded ClusterConfiguration", () => {
-    const cluster = demo("v1.34.8");
+    const cluster = exampleCluster("v1.34.8");
     cluster.spec.kubernetes.controlPlaneEndpoint = "api.example.com:8443";
     cluster.spec.kubernetes.apiServer.extraArgs = [{ name: "audit-log-maxage", value: "7" }];
     cluster.spec.kubernetes.apiServer.certSANs = ["api.example.com"];
@@ -128,7 +109,7 @@ describe("initObjects", () => {
   });
 
   it("v1.30: extraArgs stay a map, later entries winning", () => {
-    const cluster = demo("v1.30.4");
+    const cluster = exampleCluster("v1.30.4");
     cluster.spec.kubernetes.scheduler.extraArgs = [
       { name: "v", value: "2" },
       { name: "v", value: "4" },
@@ -140,7 +121,7 @@ describe("initObjects", () => {
   });
 
   it("renders multi-document YAML that parses back to the objects", () => {
-    const objects = initObjects(demo("v1.30.4"), { token: TOKEN, caCert: CA, now: NOW });
+    const objects = initObjects(exampleCluster("v1.30.4"), { token: TOKEN, caCert: CA, now: NOW });
     expect(yaml.loadAll(renderObjects(objects))).toEqual(objects);
   });
 });
