@@ -18,6 +18,7 @@ swap=/swapfile 1048572
 cgroup_fs=tmpfs
 init=systemd
 container=systemd-nspawn
+resolved=1
 containerd=containerd github.com/containerd/containerd 1.6.20~ds1 1.6.20~ds1-1+deb12u3
 nonempty=/var/lib/etcd
 listen=00000000:0016
@@ -47,6 +48,7 @@ describe("parseFacts", () => {
       cgroupVersion: 1,
       init: "systemd",
       container: "systemd-nspawn",
+      systemdResolved: true,
       containerd: "containerd github.com/containerd/containerd 1.6.20~ds1 1.6.20~ds1-1+deb12u3",
       kubelet: undefined,
       manifests: [],
@@ -66,6 +68,7 @@ describe("parseFacts", () => {
     expect(facts.container).toBeUndefined();
     expect(facts.cgroupVersion).toBe(2);
     expect(facts.bridgeNfCallIptables).toBeUndefined();
+    expect(facts.systemdResolved).toBe(false);
   });
 
   it("is a probe that this machine's sh runs and the parser reads", () => {

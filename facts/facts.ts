@@ -26,6 +26,8 @@ export interface HostFacts {
   init: string;
   /** What `systemd-detect-virt --container` says, or undefined on a machine that is not a container. */
   container: string | undefined;
+  /** systemd-resolved is active: the kubelet then reads its resolv.conf (kubeadm's kubelet config). */
+  systemdResolved: boolean;
   /** `containerd --version` output, or undefined when not installed. */
   containerd: string | undefined;
   /** `kubelet --version` output, or undefined when not installed. */
@@ -79,6 +81,7 @@ export function factsScript(dirs: readonly string[]): string {
     'e cgroup_fs "$(stat -fc %T /sys/fs/cgroup 2>/dev/null)"',
     'e init "$(cat /proc/1/comm 2>/dev/null)"',
     'e container "$(systemd-detect-virt --container 2>/dev/null)"',
+    "systemctl is-active --quiet systemd-resolved 2>/dev/null && e resolved 1",
     'command -v containerd >/dev/null 2>&1 && e containerd "$(containerd --version 2>/dev/null)"',
     'command -v kubelet >/dev/null 2>&1 && e kubelet "$(kubelet --version 2>/dev/null)"',
     'for f in /etc/kubernetes/manifests/*.yaml; do [ -e "$f" ] && e manifest "$f"; done',
@@ -122,6 +125,7 @@ export function parseFacts(output: string, timing: { sent: number; received: num
     cgroupVersion: one("cgroup_fs") === "cgroup2fs" ? 2 : 1,
     init: one("init"),
     container: one("container") === "none" ? undefined : optional("container"),
+    systemdResolved: one("resolved") === "1",
     containerd: optional("containerd"),
     kubelet: optional("kubelet"),
     manifests: all("manifest"),

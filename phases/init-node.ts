@@ -253,21 +253,14 @@ export const etcHostsPhase: HostPhase<NodeSetupRun, ClusterHost> = {
 // etcd, control-plane, kubelet-start: the files of node/files.ts
 
 /** The node's files as kubeadm writes them, from its facts and whether systemd-resolved runs there. */
-export async function nodeFilesOf<D extends NodeSetupRun>(
-  step: HostStep<D, ClusterHost>,
-): Promise<WantedNodeFile[]> {
+export function nodeFilesOf<D extends NodeSetupRun>(step: HostStep<D, ClusterHost>): WantedNodeFile[] {
   const host = step.host.spec;
   const facts = factsOf(step.data, host.name);
-  const resolved = await step.host.host.exec("systemctl is-active --quiet systemd-resolved", {
-    sudo: step.host.sudo,
-    signal: step.signal,
-    allowFailure: true,
-  });
   return nodeFiles(step.data.cluster, host, {
     hostname: facts.hostname,
     container: facts.container,
     cgroupVersion: facts.cgroupVersion,
-    systemdResolvedActive: resolved.exitCode === 0,
+    systemdResolvedActive: facts.systemdResolved,
   }).map((file) => ({
     ...file,
     ...(file.path.startsWith(`${MANIFESTS_DIR}/`) && { dirMode: 0o700 }),
@@ -282,7 +275,7 @@ function staticPodPhase(id: string, component: StaticPodComponent): HostPhase<No
     help: `${path}, 0600, as kubeadm of the cluster's version writes it; the kubelet starts it.`,
     hosts: onFirstControlPlane,
     run: async (step) => {
-      const files = await nodeFilesOf(step);
+      const files = nodeFilesOf(step);
       await syncNodeFiles(
         step,
         files.filter((file) => file.path === path),
@@ -343,7 +336,7 @@ const kubeletStartPhase: HostPhase<NodeSetupRun, ClusterHost> = {
   help: `${KUBELET_CONFIG_FILE} and ${KUBEADM_FLAGS_FILE} as kubeadm writes them, then the kubelet (re)started through systemd.`,
   hosts: onFirstControlPlane,
   run: async (step) => {
-    const files = await nodeFilesOf(step);
+    const files = nodeFilesOf(step);
     const changed = await syncNodeFiles(
       step,
       files.filter((file) => KUBELET_FILES.includes(file.path)),

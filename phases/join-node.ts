@@ -192,7 +192,7 @@ export const joinKubeletStartPhase: HostPhase<JoinRun, ClusterHost> = {
     const changed = await syncNodeFiles(step, [
       { path: `${PKI_DIR}/ca.crt`, mode: 0o644, content: caPem },
       ...bootstrap,
-      ...(await nodeFilesOf(step)).filter((file) => KUBELET_FILES.includes(file.path)),
+      ...nodeFilesOf(step).filter((file) => KUBELET_FILES.includes(file.path)),
     ]);
     // A new bootstrap kubeconfig (a new token) is read only when the kubelet starts.
     await startKubelet(step, changed);

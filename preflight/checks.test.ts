@@ -33,6 +33,7 @@ function healthy(hostname: string, machineId: string): HostFacts {
     cgroupVersion: 2,
     init: "systemd",
     container: undefined,
+    systemdResolved: false,
     containerd: "containerd 1.7.24",
     kubelet: undefined,
     manifests: [],
