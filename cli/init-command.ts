@@ -28,7 +28,7 @@ import type { JoinRun } from "../phases/join-node.js";
 import { nodeChecksPhase } from "../phases/node-preflight.js";
 import { type PodNetworkRun, podNetworkPhase } from "../phases/pod-network.js";
 import { hostChecksPhase } from "../phases/preflight.js";
-import { bundleCheckPhase, type PrepareRun, preparePhases } from "../phases/prepare.js";
+import { bundleCheckPhase, bundledImages, type PrepareRun, preparePhases } from "../phases/prepare.js";
 import { type ValidateRun, validatePhase } from "../phases/validate.js";
 import { formatChanges } from "../ui/lines.js";
 import { UsageError } from "../workflow/errors.js";
@@ -141,9 +141,7 @@ export function clusterOptions(): Option[] {
 
 /** A busybox image the bundle carries, for --validate full. */
 function bundledTestImage(run: PrepareRun): string | undefined {
-  return run.bundle.manifest.files
-    .flatMap((file) => file.images ?? [])
-    .find((ref) => ref.includes("busybox"));
+  return bundledImages(run.bundle).find((ref) => ref.includes("busybox"));
 }
 
 /**
@@ -152,12 +150,14 @@ function bundledTestImage(run: PrepareRun): string | undefined {
  * run: it is bad input, refused before any host is touched.
  */
 function refuseMissingTestImage(run: PrepareRun, image: string | undefined, flags: WorkflowFlags): void {
-  const bundled = run.bundle.manifest.files.flatMap((file) => file.images ?? []).map(normalizeImageRef);
   if (image === undefined)
     throw new UsageError(
       `--validate full runs a busybox-class image (sh, wget, httpd), and the bundle ${flags.bundle ?? run.cluster.spec.artifacts.bundle} has none: add one to its images/ (e.g. docker save busybox:1.36) or name one with --test-image`,
     );
-  if (run.cluster.spec.artifacts.source === "bundle" && !bundled.includes(normalizeImageRef(image)))
+  if (
+    run.cluster.spec.artifacts.source === "bundle" &&
+    !bundledImages(run.bundle).includes(normalizeImageRef(image))
+  )
     throw new UsageError(
       `--test-image ${image}: not in the bundle, so no node has it (pods run it with imagePullPolicy Never): add it to the bundle's images/`,
     );

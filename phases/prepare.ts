@@ -252,7 +252,7 @@ export const bundleCheckPhase: LocalPhase<PrepareRun, ClusterHost> = {
 };
 
 /** Every image the bundle's archives hold, named as containerd stores them. */
-function bundledImages(bundle: Bundle): string[] {
+export function bundledImages(bundle: Bundle): string[] {
   return bundle.manifest.files.flatMap((file) => file.images ?? []).map(normalizeImageRef);
 }
 
