@@ -7,36 +7,30 @@
 // init creates, hand-listed from kubeadm-spec.md §1.8), the pod network's routes, the merged
 // kubeconfig that kubectl uses, and the re-run that writes nothing.
 import { createHash } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { $ } from "zx";
-import type { Lab, LabOptions } from "../lab/testhosts.js";
-import { labDown, labUp } from "../lab/testhosts.js";
-import { ensureBuilt } from "./support/cli.js";
-import { type CliRun, changesOf, cliIn, must, show } from "./support/scenario.js";
-import { type StandInNode, type StandIns, standInCluster } from "./support/stand-in-cluster.js";
+import type { LabOptions } from "../lab/testhosts.js";
+import { type CliRun, changesOf, must, show } from "./support/scenario.js";
+import type { StandInNode, StandIns } from "./support/stand-in-cluster.js";
+import { standInSuite } from "./support/suite.js";
 
 const LAB: LabOptions = { bridge: "kfbra0", subnet: "198.18.27", log: (line) => console.error(line) };
 const VERSION = "v1.30.14";
 const NAME = "demo";
 const API_PORT = 16443;
 
-let work: string;
-let lab: Lab | undefined;
-let standIns: StandIns | undefined;
-let setupError: unknown;
-let nodes: StandInNode[] = [];
+const { ready, kubeforge } = standInSuite({
+  lab: LAB,
+  workPrefix: "kf-apply-",
+  name: NAME,
+  version: VERSION,
+  port: API_PORT,
+  // A label only the API can set: mark-workers applies it after w1 registers.
+  labels: { w1: { "node-role.kubernetes.io/worker": "" } },
+});
 
-function ready(): { lab: Lab; standIns: StandIns } {
-  if (!lab || !standIns || setupError)
-    throw new Error(`setup failed: ${String(setupError)}`, { cause: setupError });
-  return { lab, standIns };
-}
-
-const env = () => ({ KUBECONFIG: join(work, "kubeconfig") });
-const kubeforge = (args: string[]) => cliIn(work, args, undefined, { env: env() });
 const APPLY = [
   "apply",
   "-f",
@@ -46,7 +40,7 @@ const APPLY = [
   "--ignore-preflight-errors",
   "KubeletKernelSettings",
 ];
-const nodeOf = (name: string) => nodes.find((node) => node.name === name) as StandInNode;
+const nodeOf = (name: string) => ready().nodes.find((node) => node.name === name) as StandInNode;
 
 /** The API writes as `verb Kind namespace/name`, the token's random id written as <id>. */
 function writesOf(s: StandIns): string[] {
@@ -97,46 +91,19 @@ const KUBEADM_INIT_WRITES = [
 
 /** The kubectl the bundle holds (Debian's), run on the workstation with the merged kubeconfig. */
 async function kubectl(args: string[]): Promise<string> {
+  const { work } = ready();
   const binary = join(work, "bundle-dir/bin/linux-amd64/kubectl");
-  const out = await $({ quiet: true, nothrow: true, env: { ...process.env, ...env() } })`${binary} ${args}`;
+  const env = { ...process.env, KUBECONFIG: join(work, "kubeconfig") };
+  const out = await $({ quiet: true, nothrow: true, env })`${binary} ${args}`;
   if (out.exitCode !== 0) throw new Error(`kubectl ${args.join(" ")}: ${out.stderr}`);
   return out.stdout;
 }
 
 describe("kubeforge apply, join and token on real hosts (recording fake API server, stand-in kubelets and controllers)", () => {
-  beforeAll(async () => {
-    work = mkdtempSync(join(tmpdir(), "kf-apply-"));
-    try {
-      await ensureBuilt();
-      lab = await labUp(3, LAB);
-      ({ nodes, standIns } = await standInCluster({
-        work,
-        lab,
-        name: NAME,
-        version: VERSION,
-        port: API_PORT,
-        // A label only the API can set: mark-workers applies it after w1 registers.
-        labels: { w1: { "node-role.kubernetes.io/worker": "" } },
-        cli: kubeforge,
-      }));
-    } catch (error) {
-      setupError = error;
-    }
-  });
-
-  afterAll(async () => {
-    try {
-      await standIns?.stop();
-      await labDown(LAB);
-    } finally {
-      if (work) rmSync(work, { recursive: true, force: true });
-    }
-  });
-
   let first: CliRun;
 
   it("takes bare hosts to a cluster whose nodes joined, are Ready and validated", async () => {
-    const { lab, standIns } = ready();
+    const { lab, standIns, work, nodes } = ready();
     first = await kubeforge(APPLY);
     expect(first.code, `${show(first)}\n${standIns.log.join("\n")}`).toBe(0);
     expect(first.stderr).toContain("3 nodes Ready with kubelet v1.30.14");
@@ -227,16 +194,10 @@ describe("kubeforge apply, join and token on real hosts (recording fake API serv
   });
 
   it("prints kubeadm's join command with the CA's discovery hash, lists and deletes tokens", async () => {
-    const { standIns } = ready();
-    const created = await cliIn(
-      work,
-      ["token", "create", "-f", "cluster.yaml", "--print-join-command"],
-      undefined,
-      {
-        env: env(),
-        output: "text",
-      },
-    );
+    const { standIns, work } = ready();
+    const created = await kubeforge(["token", "create", "-f", "cluster.yaml", "--print-join-command"], {
+      output: "text",
+    });
     expect(created.code, show(created)).toBe(0);
     // The hash as kubeadm's documentation computes it, with openssl.
     const caFile = join(work, "state", NAME, "pki/ca.crt");
@@ -260,15 +221,9 @@ describe("kubeforge apply, join and token on real hosts (recording fake API serv
     };
     expect(standIns.fake.object(secret)).toBeDefined();
 
-    const listed = await cliIn(work, ["token", "list", "-f", "cluster.yaml"], undefined, {
-      env: env(),
-      output: "text",
-    });
+    const listed = await kubeforge(["token", "list", "-f", "cluster.yaml"], { output: "text" });
     expect(listed.stdout).toContain(id);
-    const deleted = await cliIn(work, ["token", "delete", "-f", "cluster.yaml", id], undefined, {
-      env: env(),
-      output: "text",
-    });
+    const deleted = await kubeforge(["token", "delete", "-f", "cluster.yaml", id], { output: "text" });
     expect(deleted.code, show(deleted)).toBe(0);
     expect(standIns.fake.object(secret)).toBeUndefined();
   });

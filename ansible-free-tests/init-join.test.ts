@@ -2,15 +2,13 @@
 // `apply` on what they built. The same STAND-INS as apply.test.ts (support/stand-in-cluster.ts: the
 // recording fake API server standing in for kube-apiserver, a serving stand-in kubelet, a registrar
 // for registration, TLS bootstrap and the controllers); everything kubeforge does is real.
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Lab, LabOptions } from "../lab/testhosts.js";
-import { labDown, labUp } from "../lab/testhosts.js";
-import { ensureBuilt } from "./support/cli.js";
+import { describe, expect, it } from "vitest";
+import type { LabOptions } from "../lab/testhosts.js";
 import { changesOf, cliIn, must, show } from "./support/scenario.js";
-import { type StandInNode, type StandIns, standInCluster } from "./support/stand-in-cluster.js";
+import type { StandIns } from "./support/stand-in-cluster.js";
+import { standInSuite } from "./support/suite.js";
 
 const LAB: LabOptions = { bridge: "kfbrj0", subnet: "198.18.29", log: (line) => console.error(line) };
 const NAME = "split";
@@ -23,53 +21,20 @@ const FLAGS = [
   "KubeletKernelSettings",
 ];
 
-let work: string;
-let lab: Lab | undefined;
-let standIns: StandIns | undefined;
-let nodes: StandInNode[] = [];
-let setupError: unknown;
+const { ready, kubeforge } = standInSuite({
+  lab: LAB,
+  workPrefix: "kf-init-join-",
+  name: NAME,
+  version: "v1.34.2",
+  port: 16445,
+});
 
-function ready(): { lab: Lab; standIns: StandIns } {
-  if (!lab || !standIns || setupError)
-    throw new Error(`setup failed: ${String(setupError)}`, { cause: setupError });
-  return { lab, standIns };
-}
-
-const kubeforge = (args: string[]) =>
-  cliIn(work, args, undefined, { env: { KUBECONFIG: join(work, "kubeconfig") } });
-const labHostOf = (name: string) => nodes.find((node) => node.name === name)?.labHost ?? name;
+const labHostOf = (name: string) => ready().nodes.find((node) => node.name === name)?.labHost ?? name;
 const writes = (s: StandIns) => s.fake.writes().map((w) => `${w.verb} ${w.kind} ${w.name}`);
 
 describe("kubeforge init, then join, then apply (recording fake API server, stand-in kubelets and controllers)", () => {
-  beforeAll(async () => {
-    work = mkdtempSync(join(tmpdir(), "kf-init-join-"));
-    try {
-      await ensureBuilt();
-      lab = await labUp(3, LAB);
-      ({ nodes, standIns } = await standInCluster({
-        work,
-        lab,
-        name: NAME,
-        version: "v1.34.2",
-        port: 16445,
-        cli: kubeforge,
-      }));
-    } catch (error) {
-      setupError = error;
-    }
-  });
-
-  afterAll(async () => {
-    try {
-      await standIns?.stop();
-      await labDown(LAB);
-    } finally {
-      if (work) rmSync(work, { recursive: true, force: true });
-    }
-  });
-
   it("plans the whole apply on bare hosts with an empty store, and changes nothing anywhere", async () => {
-    const { lab } = ready();
+    const { lab, work, nodes } = ready();
     const before = await Promise.all(
       nodes.map((node) => must(lab, node.labHost, "ls -A /etc/kubernetes /var/lib/kubelet 2>&1; true")),
     );

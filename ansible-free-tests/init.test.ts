@@ -7,15 +7,15 @@
 // Every file init wrote is compared with kubeadm's output as hand-transcribed in the fixtures of
 // templates/testdata (the example node's IP replaced by the lab host's).
 import { createHash } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import yaml from "js-yaml";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Lab, type LabOptions, labDown, labUp } from "../lab/testhosts.js";
-import { buildTestBundleDir, STAND_IN_KUBELET_MARKER } from "./support/bundle-dir.js";
-import { ensureBuilt, ROOT } from "./support/cli.js";
+import { describe, expect, it } from "vitest";
+import type { Lab, LabOptions } from "../lab/testhosts.js";
+import { packTestBundle, STAND_IN_KUBELET_MARKER } from "./support/bundle-dir.js";
+import { ROOT } from "./support/cli.js";
 import { changesOf, cliIn, must, show } from "./support/scenario.js";
+import { labSuite } from "./support/suite.js";
 
 const LAB: LabOptions = { bridge: "kfbri0", subnet: "198.18.25", log: (line) => console.error(line) };
 /** The example node of the fixtures (templates/testdata/*): its IP is replaced by the lab host's. */
@@ -34,17 +34,8 @@ const CASES: Case[] = [
   { version: "v1.34.2", fixtures: "v1.34", labHost: "h3" },
 ];
 
-let work: string;
-let booted: Lab | undefined;
-let setupError: unknown;
-
-function theLab(): Lab {
-  if (!booted || setupError) throw new Error(`setup failed: ${String(setupError)}`, { cause: setupError });
-  return booted;
-}
-
-function addressOf(labHost: string): string {
-  const host = theLab().hosts.find((entry) => entry.name === labHost);
+function addressOf(lab: Lab, labHost: string): string {
+  const host = lab.hosts.find((entry) => entry.name === labHost);
   if (!host) throw new Error(`no lab host ${labHost}`);
   return host.address;
 }
@@ -52,8 +43,11 @@ function addressOf(labHost: string): string {
 const nameOf = (c: Case) => `init${c.fixtures.replace(/\D/g, "")}`;
 
 /** A single-node cluster: node cp1 on the lab host, the fixtures' networking, the case's bundle. */
-function clusterFile(c: Case, hosts: Array<{ name: string; labHost: string; role: string }>): string {
-  const lab = theLab();
+function clusterFile(
+  lab: Lab,
+  c: Case,
+  hosts: Array<{ name: string; labHost: string; role: string }>,
+): string {
   return yaml.dump({
     apiVersion: "kubeforge.dev/v1alpha1",
     kind: "Cluster",
@@ -64,7 +58,11 @@ function clusterFile(c: Case, hosts: Array<{ name: string; labHost: string; role
         version: c.version,
         networking: { podSubnet: "198.19.0.0/17", serviceSubnet: "198.19.128.0/20" },
       },
-      hosts: hosts.map((host) => ({ name: host.name, address: addressOf(host.labHost), role: host.role })),
+      hosts: hosts.map((host) => ({
+        name: host.name,
+        address: addressOf(lab, host.labHost),
+        role: host.role,
+      })),
       artifacts: { source: "bundle", bundle: `${nameOf(c)}.tar` },
     },
   });
@@ -74,7 +72,7 @@ function fixture(c: Case, path: string): string {
   return readFileSync(
     join(ROOT, "templates/testdata", path.replace("VERSION", c.fixtures)),
     "utf8",
-  ).replaceAll(EXAMPLE_IP, addressOf(c.labHost));
+  ).replaceAll(EXAMPLE_IP, addressOf(suite.ready().lab, c.labHost));
 }
 
 /** Go's serializer leaves `creationTimestamp: null` and `status: {}` of unset fields: absent here. */
@@ -87,7 +85,13 @@ function parseManifest(text: string): Record<string, unknown> {
 
 /** `mode owner:group sha256` of a file on a host. */
 async function remoteFile(labHost: string, path: string): Promise<string> {
-  return (await must(theLab(), labHost, `stat -c '%a %U:%G' ${path} && sha256sum < ${path} | cut -d' ' -f1`))
+  return (
+    await must(
+      suite.ready().lab,
+      labHost,
+      `stat -c '%a %U:%G' ${path} && sha256sum < ${path} | cut -d' ' -f1`,
+    )
+  )
     .trim()
     .replace("\n", " ");
 }
@@ -111,53 +115,37 @@ const INIT = (c: Case) => [
   "KubeletKernelSettings",
 ];
 
+/** One bundle per case, packed from the fixtures' version: a failing stand-in kubelet, stand-in images. */
+const suite = labSuite({
+  lab: LAB,
+  hosts: 3,
+  workPrefix: "kf-init-",
+  setup: async (lab, work) => {
+    const cli = (args: string[]) => cliIn(work, args);
+    for (const c of CASES) {
+      writeFileSync(
+        join(work, `${nameOf(c)}.yaml`),
+        clusterFile(lab, c, [{ name: "cp1", labHost: c.labHost, role: "control-plane" }]),
+      );
+      await packTestBundle(cli, {
+        work,
+        clusterFile: `${nameOf(c)}.yaml`,
+        dir: `${nameOf(c)}-dir`,
+        bundle: `${nameOf(c)}.tar`,
+        kubernetesVersion: c.version,
+      });
+    }
+    return {};
+  },
+});
+
 describe("kubeforge init on real hosts up to the kubelet (stand-in kubelet and images: no Kubernetes server binaries here)", () => {
-  beforeAll(async () => {
-    work = mkdtempSync(join(tmpdir(), "kf-init-"));
-    try {
-      await ensureBuilt();
-      booted = await labUp(3, LAB);
-      for (const c of CASES) {
-        writeFileSync(
-          join(work, `${nameOf(c)}.yaml`),
-          clusterFile(c, [{ name: "cp1", labHost: c.labHost, role: "control-plane" }]),
-        );
-        const listed = await cliIn(work, ["images", "list", "-f", `${nameOf(c)}.yaml`]);
-        if (listed.code !== 0) throw new Error(`images list failed:\n${show(listed)}`);
-        const { images } = JSON.parse(listed.stdout) as { images: Array<{ ref: string }> };
-        const refs = images.map((image) => image.ref);
-        await buildTestBundleDir(join(work, `${nameOf(c)}-dir`), {
-          kubernetesVersion: c.version,
-          images: refs,
-        });
-        const made = await cliIn(work, [
-          "bundle",
-          "create",
-          "--from-dir",
-          `${nameOf(c)}-dir`,
-          "-o",
-          `${nameOf(c)}.tar`,
-        ]);
-        if (made.code !== 0) throw new Error(`bundle create failed:\n${show(made)}`);
-      }
-    } catch (error) {
-      setupError = error;
-    }
-  });
-
-  afterAll(async () => {
-    try {
-      await labDown(LAB);
-    } finally {
-      if (work) rmSync(work, { recursive: true, force: true });
-    }
-  });
-
   it("refuses a second control plane with exit 2 before touching any host", async () => {
+    const { lab, work } = suite.ready();
     const c = CASES[1] as Case;
     writeFileSync(
       join(work, "two-control-planes.yaml"),
-      clusterFile(c, [
+      clusterFile(lab, c, [
         { name: "cp1", labHost: "h1", role: "control-plane" },
         { name: "cp2", labHost: "h2", role: "control-plane" },
       ]),
@@ -171,7 +159,7 @@ describe("kubeforge init on real hosts up to the kubelet (stand-in kubelet and i
 
   for (const c of CASES) {
     it(`${c.version}: writes kubeadm's files, then fails wait-control-plane within ${WAIT} with the kubelet's log`, async () => {
-      const lab = theLab();
+      const { lab, work } = suite.ready();
       const first = await cliIn(work, INIT(c));
       expect(first.code, show(first)).toBe(1);
       expect(first.stderr).toContain("error execution phase wait-control-plane");
@@ -252,7 +240,7 @@ describe("kubeforge init on real hosts up to the kubelet (stand-in kubelet and i
 
       // The endpoint name resolves to the control plane on the node.
       expect(await must(lab, c.labHost, `getent hosts ${nameOf(c)}-api`)).toMatch(
-        new RegExp(`^${addressOf(c.labHost).replaceAll(".", "\\.")}\\s+${nameOf(c)}-api`),
+        new RegExp(`^${addressOf(lab, c.labHost).replaceAll(".", "\\.")}\\s+${nameOf(c)}-api`),
       );
 
       // A re-run writes nothing and leaves the kubelet to systemd's restarts; it fails the same way.
@@ -264,9 +252,10 @@ describe("kubeforge init on real hosts up to the kubelet (stand-in kubelet and i
   }
 
   it("stops with exit 2, changing nothing, when the host trusts another store's CA", async () => {
+    const { lab, work } = suite.ready();
     const c = CASES[1] as Case;
     const before = await must(
-      theLab(),
+      lab,
       c.labHost,
       "find /etc/kubernetes /var/lib/kubelet -type f | sort | xargs sha256sum",
     );
@@ -277,11 +266,7 @@ describe("kubeforge init on real hosts up to the kubelet (stand-in kubelet and i
     expect(run.stderr).toContain("kubeforge reset");
     expect(changesOf(run)).toEqual({});
     expect(
-      await must(
-        theLab(),
-        c.labHost,
-        "find /etc/kubernetes /var/lib/kubelet -type f | sort | xargs sha256sum",
-      ),
+      await must(lab, c.labHost, "find /etc/kubernetes /var/lib/kubelet -type f | sort | xargs sha256sum"),
     ).toBe(before);
   });
 });

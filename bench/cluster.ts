@@ -11,17 +11,15 @@
 // Everything kubeforge does to the hosts and through the API is real; the first apply's wall time
 // excludes real image pulls, container starts and a real API server's start-up, so the no-op figure is
 // the meaningful one. There is no peer: kubeadm cannot run here.
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import yaml from "js-yaml";
 import { $ } from "zx";
-import { buildTestBundleDir } from "../ansible-free-tests/support/bundle-dir.js";
-import { type StandIns, startStandIns } from "../ansible-free-tests/support/stand-in-cluster.js";
+import { cliIn } from "../ansible-free-tests/support/scenario.js";
+import { type StandIns, standInCluster } from "../ansible-free-tests/support/stand-in-cluster.js";
 import type { RecordedWrite } from "../api/fake-apiserver.js";
-import { labClusterFile } from "../cli/lab-command.js";
-import { type Lab, labDown, labUp } from "../lab/testhosts.js";
+import { labDown, labUp } from "../lab/testhosts.js";
 import { median, requireGnuTime, type Sample, Stopwatch } from "./measure.js";
 
 const noopRuns = Number(process.argv[2] ?? 3);
@@ -37,7 +35,7 @@ const bin = fileURLToPath(new URL("../../bin/kubeforge.js", import.meta.url));
 
 const stopwatch = new Stopwatch(`tearing down ${INSTANCE.bridge}`);
 const log = (line: string) => process.stderr.write(`${line}\n`);
-const run = $({ quiet: true });
+const _run = $({ quiet: true });
 
 interface PhaseTime {
   path: string;
@@ -58,14 +56,6 @@ interface ApplyRun {
 
 /** Shown in the table: top-level phases and the children of init and join. */
 const shown = (path: string) => !path.includes("/") || /^(init|join)\/[^/]+$/.test(path);
-
-function clusterFileFor(lab: Lab, bundle: string): string {
-  const document = yaml.load(labClusterFile(lab, { name: CLUSTER, version: VERSION, user: "root" })) as {
-    spec: Record<string, unknown>;
-  };
-  document.spec.artifacts = { source: "bundle", bundle };
-  return yaml.dump(document, { noRefs: true, lineWidth: 120 });
-}
 
 /** One `kubeforge -o json apply`, timed; the fake API server's records are cleared first, so `writes` are this run's. */
 async function apply(
@@ -211,40 +201,18 @@ async function main(): Promise<void> {
     labStarted = true;
     log(`[cluster] ${HOSTS} fresh host(s) ready in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
-    const bundleFile = join(work, "cluster.bundle");
-    const clusterFile = join(work, "cluster.yaml");
-    await writeFile(clusterFile, clusterFileFor(lab, bundleFile));
-    const listed = await run({ env })`${process.execPath} ${bin} -o json images list -f ${clusterFile}`;
-    const images = listed.stdout
-      .split("\n")
-      .filter(Boolean)
-      .map((line) => JSON.parse(line) as { type: string; images?: Array<{ ref: string }> })
-      .find((event) => event.type === "images.list")?.images;
-    if (!images?.length) throw new Error(`\`kubeforge images list\` listed no images:\n${listed.stdout}`);
-    log("[cluster] building the stand-in bundle, generating the PKI");
-    const bundleDir = join(work, "bundle-dir");
-    await buildTestBundleDir(bundleDir, {
-      kubernetesVersion: VERSION,
-      images: images.map((image) => image.ref),
-      kubelet: "serving",
-    });
-    await run({ env })`${process.execPath} ${bin} bundle create --from-dir ${bundleDir} --out ${bundleFile}`;
-    await run({ env })`${process.execPath} ${bin} certs generate -f ${clusterFile}`;
-
-    standIns = await startStandIns({
+    log("[cluster] building the stand-in bundle, generating the PKI, starting the stand-ins");
+    const cli = (args: string[]) =>
+      cliIn(work, args, undefined, { env: { KUBECONFIG: env.KUBECONFIG ?? "" } });
+    ({ standIns } = await standInCluster({
+      work,
       lab,
-      clusterDir: join(state, CLUSTER),
-      nodes: lab.hosts.map((host, i) => ({
-        name: host.name,
-        labHost: host.name,
-        address: host.address,
-        role: i === 0 ? "control-plane" : "worker",
-        podCIDR: `198.19.${i}.0/24`,
-      })),
+      name: CLUSTER,
       version: VERSION,
-      endpoint: `https://${CLUSTER}-api:6443`,
       port: STAND_IN_PORT,
-    });
+      cli,
+    }));
+    const clusterFile = join(work, "cluster.yaml");
 
     log("[cluster] first apply");
     const first = await apply(clusterFile, env, timeFile, standIns);

@@ -19,6 +19,7 @@ import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { $ } from "zx";
 import { writeOciLayout } from "../../lab/oci.js";
+import { type CliRun, show } from "./scenario.js";
 
 export interface TestBundleOptions {
   kubernetesVersion: string;
@@ -147,6 +148,26 @@ async function cachedDebs(): Promise<(name: string) => string> {
 
 async function unpackDeb(deb: string, into: string): Promise<void> {
   await run`dpkg-deb -x ${deb} ${into}`;
+}
+
+/**
+ * `bundle` in `work`, packed with `kubeforge bundle create` from `dir`: a test bundle directory with
+ * the images `kubeforge images list` names for the cluster file. `cli` runs the CLI in `work`.
+ */
+export async function packTestBundle(
+  cli: (args: string[]) => Promise<CliRun>,
+  options: { work: string; clusterFile: string; dir: string; bundle: string } & Omit<
+    TestBundleOptions,
+    "images"
+  >,
+): Promise<void> {
+  const { work, clusterFile, dir, bundle, ...bundleOptions } = options;
+  const listed = await cli(["images", "list", "-f", clusterFile]);
+  if (listed.code !== 0) throw new Error(`images list failed:\n${show(listed)}`);
+  const { images } = JSON.parse(listed.stdout) as { images: Array<{ ref: string }> };
+  await buildTestBundleDir(join(work, dir), { ...bundleOptions, images: images.map((image) => image.ref) });
+  const made = await cli(["bundle", "create", "--from-dir", dir, "-o", bundle]);
+  if (made.code !== 0) throw new Error(`bundle create failed:\n${show(made)}`);
 }
 
 /** Where a control-plane host finds the recording fake API server's address (`host:port`). */

@@ -2,11 +2,13 @@
 // and a build step that runs only when a source file is newer than its output.
 import { spawn } from "node:child_process";
 import { type Dirent, readdirSync, statSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { $ } from "zx";
 
-export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const twoUp = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+/** The repository: two levels above this file, or three when it runs built (a bench, from dist/). */
+export const ROOT = basename(twoUp) === "dist" ? dirname(twoUp) : twoUp;
 export const BIN = join(ROOT, "bin", "kubeforge.js");
 
 export interface ProcessRun {

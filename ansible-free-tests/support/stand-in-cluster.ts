@@ -25,7 +25,7 @@ import { parsePrivateKey, privateKeyToPem } from "../../certs/keys.js";
 import { parseKubeconfig, serializeKubeconfig } from "../../certs/kubeconfigs.js";
 import { parseCertificate, signCertificate } from "../../certs/x509.js";
 import type { Lab } from "../../lab/testhosts.js";
-import { buildTestBundleDir, STAND_IN_API_FORWARD_FILE } from "./bundle-dir.js";
+import { packTestBundle, STAND_IN_API_FORWARD_FILE } from "./bundle-dir.js";
 import { type CliRun, must, onHost, show } from "./scenario.js";
 
 export interface StandInNode {
@@ -311,20 +311,16 @@ export async function standInCluster(options: {
       },
     }),
   );
-  const listed = await cli(["images", "list", "-f", "cluster.yaml"]);
-  const { images } = JSON.parse(listed.stdout) as { images: Array<{ ref: string }> };
-  await buildTestBundleDir(join(work, "bundle-dir"), {
+  await packTestBundle(cli, {
+    work,
+    clusterFile: "cluster.yaml",
+    dir: "bundle-dir",
+    bundle: "bundle.tar",
     kubernetesVersion: version,
-    images: images.map((image) => image.ref),
     kubelet: "serving",
   });
-  for (const args of [
-    ["bundle", "create", "--from-dir", "bundle-dir", "-o", "bundle.tar"],
-    ["certs", "generate", "-f", "cluster.yaml"],
-  ]) {
-    const run = await cli(args);
-    if (run.code !== 0) throw new Error(`${args.join(" ")} failed:\n${show(run)}`);
-  }
+  const generated = await cli(["certs", "generate", "-f", "cluster.yaml"]);
+  if (generated.code !== 0) throw new Error(`certs generate failed:\n${show(generated)}`);
   const standIns = await startStandIns({
     lab,
     clusterDir: join(work, "state", name),
